@@ -1,0 +1,12 @@
+"""ros2 launch rstack teleop.launch.py: the 'teleop' profile of rstack.graph.
+
+The same nodes and parameters as `rstack up --profile teleop`.
+
+Parameter overrides: ros2 launch rstack teleop.launch.py params:=/path/to/params.yaml
+"""
+
+from rstack.launch_support import generate_for_profile
+
+
+def generate_launch_description():
+    return generate_for_profile("teleop")

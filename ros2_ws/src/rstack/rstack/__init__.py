@@ -1,0 +1,1 @@
+"""rstack: rclpy nodes, graph description, launcher and CLI."""

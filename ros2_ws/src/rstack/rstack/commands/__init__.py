@@ -1,0 +1,1 @@
+"""Subcommands of the rstack CLI, one module each."""

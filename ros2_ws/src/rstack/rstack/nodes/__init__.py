@@ -1,0 +1,1 @@
+"""Thin rclpy nodes; logic lives in policy_runtime/, hardware/ and calibration/."""
