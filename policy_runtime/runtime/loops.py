@@ -1,0 +1,110 @@
+"""The two threads of the policy: the planner loop (slow) and the fast loop (control rate).
+
+Both are paced by `hardware.timing.CycleTimer`. They share nothing but the `PlanSlot`, so a slow or stuck
+planner can delay plans (which then expire and make the fast loop hold) but never delays a fast tick.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from hardware.timing import CycleTimer
+from policy_runtime.runtime.plan import Plan, PlanSlot
+from policy_runtime.runtime.reactive import ReactiveRuntime, TickResult
+
+
+class PlannerLoop(threading.Thread):
+    """Calls `plan_fn` at `rate_hz`; a Plan is posted, a str is a reason to hold, an exception is counted."""
+
+    def __init__(
+        self,
+        plan_fn: Callable[[], Plan | str],
+        slot: PlanSlot,
+        rate_hz: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name="planner", daemon=True)
+        self.plan_fn = plan_fn
+        self.slot = slot
+        self.timer = CycleTimer(rate_hz)
+        self.clock = clock
+        self._halt = threading.Event()
+        self.last_reason = "starting"
+        self.errors = 0
+        self.last_error = ""
+        self.latencies_s: deque[float] = deque(maxlen=1000)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            t0 = self.clock()
+            with self.timer.section("plan"):
+                try:
+                    out = self.plan_fn()
+                except Exception as exc:  # a bad step must not kill the loop; plans then expire and we hold
+                    self.errors += 1
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    out = f"planner error: {self.last_error}"
+            if isinstance(out, Plan):
+                self.slot.post(out)
+                self.latencies_s.append(self.clock() - t0)
+                self.last_reason = ""
+            else:
+                self.last_reason = out
+            self.timer.wait()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
+class FastLoop(threading.Thread):
+    """Ticks the runtime at `rate_hz`; sends targets through `publish`, reasons to hold through `hold`."""
+
+    def __init__(
+        self,
+        runtime: ReactiveRuntime,
+        rate_hz: float,
+        publish: Callable[[np.ndarray, TickResult], None],
+        hold: Callable[[str], None],
+        now: Callable[[], float],
+        measured_xyz: Callable[[], np.ndarray | None] = lambda: None,
+    ) -> None:
+        super().__init__(name="fast-head", daemon=True)
+        self.runtime = runtime
+        self.publish = publish
+        self.hold = hold
+        self.now = now
+        self.measured_xyz = measured_xyz
+        self.timer = CycleTimer(rate_hz)
+        self._halt = threading.Event()
+        self.wakeups: deque[float] = deque(maxlen=5000)
+        self.sent = 0
+        self.held = 0
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.wakeups.append(time.monotonic())
+            with self.timer.section("tick"):
+                result = self.runtime.tick(self.now(), self.measured_xyz())
+            with self.timer.section("send"):
+                if result.target is not None:
+                    self.publish(result.target, result)
+                    self.sent += 1
+                else:
+                    self.hold(result.reason or "hold")
+                    self.held += 1
+            self.timer.wait()
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def jitter_ms(self) -> np.ndarray:
+        """|actual tick interval - period| in ms, over the recorded wakeups."""
+        w = np.asarray(self.wakeups)
+        if w.size < 2:
+            return np.zeros(0)
+        return np.abs(np.diff(w) - self.timer.period_s) * 1e3

@@ -1,0 +1,146 @@
+"""The fast, touch-reactive half of the policy: one `tick` per control period.
+
+Each tick takes the newest plan (latest wins, no averaging), computes the step index into its chunk from the
+time elapsed since the plan's observation stamp (so planner latency is compensated explicitly instead of by
+a fixed skip), runs the decoder one step per control period since the chunk began, feeding each step the
+touch frame that was newest at that step's time, and passes the resulting absolute target through the guard.
+When a new plan arrives mid-chunk, the decoder catches up over the steps already elapsed with the recorded
+touch history (RDP's "re-decode with the touch frames since the chunk started").
+
+Steady state costs one decoder step per tick, writes into preallocated buffers, and takes no lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from policy_runtime.runtime.guard import ActionGuard
+from policy_runtime.runtime.plan import Plan, PlanSlot
+
+
+class FastHead(Protocol):
+    """The tokenizer decoder run step by step (an ONNX session or a torch module behind this interface)."""
+
+    horizon: int
+
+    def initial_state(self) -> np.ndarray: ...
+
+    def step(self, latent: np.ndarray, touch: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One decoder step: (action relative to the plan's base pose, next recurrent state)."""
+        ...
+
+
+class TouchHistory:
+    """Ring buffer of (stamp, feature vector), preallocated; `at(t)` is the newest sample at or before t."""
+
+    def __init__(self, dim: int, capacity: int = 512) -> None:
+        self.dim = dim
+        self.stamps = np.full(capacity, -np.inf)
+        self.values = np.zeros((capacity, dim), dtype=np.float32)
+        self.capacity = capacity
+        self.count = 0
+
+    def push(self, stamp_s: float, features: np.ndarray) -> None:
+        if features.shape != (self.dim,):
+            raise ValueError(f"touch features must have shape ({self.dim},), got {features.shape}")
+        i = self.count % self.capacity
+        self.stamps[i] = stamp_s
+        self.values[i] = features
+        self.count += 1
+
+    def newest_stamp(self) -> float | None:
+        return None if self.count == 0 else float(self.stamps[(self.count - 1) % self.capacity])
+
+    def at(self, t: float) -> np.ndarray | None:
+        """Newest sample with stamp <= t (None if there is none in the buffer)."""
+        if self.count == 0:
+            return None
+        # Walk back from the newest: the caller asks for recent times, so this is a few steps.
+        n = min(self.count, self.capacity)
+        for k in range(n):
+            i = (self.count - 1 - k) % self.capacity
+            if self.stamps[i] <= t:
+                return self.values[i]
+        return None
+
+
+@dataclass
+class TickResult:
+    """What one tick decided: a target to send, or the reason to hold."""
+
+    target: np.ndarray | None
+    reason: str | None
+    plan_seq: int = -1
+    step: int = -1
+    decoder_steps: int = 0
+
+
+def translate_codec(action: np.ndarray, base_pose: np.ndarray) -> np.ndarray:
+    """Relative action [dx, dy, dz, (gripper...)] in the base frame -> absolute [xyz, quat(base), gripper...]."""
+    out = np.empty(7 + max(0, action.shape[0] - 3), dtype=np.float64)
+    out[:3] = base_pose[:3] + action[:3]
+    out[3:7] = base_pose[3:7]
+    out[7:] = action[3:]
+    return out
+
+
+class ReactiveRuntime:
+    """Decodes the newest plan at the control rate; never waits for the planner."""
+
+    def __init__(
+        self,
+        head: FastHead,
+        slot: PlanSlot,
+        touch: TouchHistory,
+        action_rate_hz: float,
+        guard: ActionGuard,
+        to_target: Callable[[np.ndarray, np.ndarray], np.ndarray] = translate_codec,
+        max_touch_age_s: float = 0.25,
+    ) -> None:
+        self.head = head
+        self.slot = slot
+        self.touch = touch
+        self.dt = 1.0 / action_rate_hz
+        self.guard = guard
+        self.to_target = to_target
+        self.max_touch_age_s = max_touch_age_s
+        self._plan: Plan | None = None
+        self._state = head.initial_state()
+        self._decoded = -1
+        self._action: np.ndarray | None = None
+
+    def tick(self, now_s: float, measured_xyz: np.ndarray | None = None) -> TickResult:
+        plan = self.slot.latest()
+        if plan is None:
+            return TickResult(None, "no plan yet")
+        if self._plan is None or plan.seq != self._plan.seq:
+            self._plan, self._state, self._decoded, self._action = plan, self.head.initial_state(), -1, None
+        step = int((now_s - plan.obs_stamp_s) / self.dt + 1e-6)  # tolerate float rounding at period edges
+        step = max(step, 0)
+        if step >= self.head.horizon:
+            return TickResult(None, f"plan {plan.seq} expired: {now_s - plan.obs_stamp_s:.3f} s old", plan.seq, step)
+        newest_touch = self.touch.newest_stamp()
+        if newest_touch is None:
+            return TickResult(None, "no touch signal yet", plan.seq, step)
+        if now_s - newest_touch > self.max_touch_age_s:
+            return TickResult(None, f"touch stale: {now_s - newest_touch:.3f} s old", plan.seq, step)
+        n = 0
+        while self._decoded < step:
+            k = self._decoded + 1
+            t_k = now_s if k == step else plan.obs_stamp_s + k * self.dt
+            features = self.touch.at(t_k)
+            if features is None:  # older than the buffer: use the oldest the chunk can have seen
+                features = self.touch.at(now_s)
+            self._action, self._state = self.head.step(plan.latent, features, self._state)
+            self._decoded = k
+            n += 1
+        assert self._action is not None
+        target = self.to_target(self._action, plan.base_pose)
+        reason = self.guard.check(target, measured_xyz)
+        if reason is not None:
+            return TickResult(None, reason, plan.seq, step, n)
+        return TickResult(target, None, plan.seq, step, n)

@@ -1,0 +1,187 @@
+"""The fast head's scheduling: latency compensation, touch re-decoding, latest-wins, holds, guard."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from policy_runtime.runtime import (
+    ActionGuard,
+    FastLoop,
+    GuardLimits,
+    Plan,
+    PlannerLoop,
+    PlanSlot,
+    ReactiveRuntime,
+    TouchHistory,
+)
+
+RATE = 24.0
+DT = 1.0 / RATE
+BASE = np.array([0.5, 0.0, 0.2, 0.0, 0.0, 0.0, 1.0])
+
+
+class RecordingHead:
+    """A decoder with the FastHead interface whose output is a known function of its inputs.
+
+    action_k = latent[k] + touch_k[0] * [0, 0, 1e-3]; it records the touch vector of every step.
+    """
+
+    horizon = 16
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def initial_state(self) -> np.ndarray:
+        return np.zeros(1)
+
+    def step(self, latent, touch, state):
+        k = int(state[0])
+        self.seen.append(float(touch[0]))
+        return latent[k] + touch[0] * np.array([0.0, 0.0, 1e-3]), state + 1
+
+
+def _runtime(head=None, max_jump=0.03):
+    head = head or RecordingHead()
+    slot, touch = PlanSlot(), TouchHistory(dim=2)
+    rt = ReactiveRuntime(head, slot, touch, RATE, ActionGuard(GuardLimits(max_jump_m=max_jump)))
+    return rt, head, slot, touch
+
+
+def _latent(step_m=0.001):
+    return np.stack([np.array([step_m * k, 0.0, 0.0]) for k in range(RecordingHead.horizon)])
+
+
+def test_holds_without_plan_or_touch():
+    rt, _, slot, touch = _runtime()
+    assert rt.tick(10.0).reason == "no plan yet"
+    slot.post(Plan(_latent(), 10.0, BASE, seq=1))
+    assert rt.tick(10.0).reason == "no touch signal yet"
+    touch.push(9.0, np.zeros(2))
+    assert rt.tick(10.0).reason.startswith("touch stale")
+
+
+def test_step_index_follows_time_since_the_observation_stamp():
+    rt, head, slot, touch = _runtime()
+    obs = 100.0
+    for k in range(8):  # touch recorded at each control step since the observation: value = k
+        touch.push(obs + k * DT, np.array([float(k), 0.0]))
+    slot.post(Plan(_latent(), obs, BASE, seq=1))
+    now = obs + 5.5 * DT  # the plan arrives 5.5 periods after its observation (planner latency)
+    res = rt.tick(now)
+    assert res.reason is None and res.step == 5 and res.decoder_steps == 6
+    # Steps 0..4 were re-decoded with the touch frames of their own times; step 5 with the newest.
+    assert head.seen == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    np.testing.assert_allclose(res.target[:3], BASE[:3] + np.array([0.005, 0.0, 0.005]))
+    # Next period: exactly one more decoder step, fed the newest touch.
+    touch.push(now + 0.5 * DT, np.array([9.0, 0.0]))
+    res = rt.tick(now + DT)
+    assert res.step == 6 and res.decoder_steps == 1 and head.seen[-1] == 9.0
+    np.testing.assert_allclose(res.target[2], BASE[2] + 0.009)
+
+
+def test_latest_plan_wins_and_an_older_observation_is_dropped():
+    rt, _, slot, touch = _runtime()
+    touch.push(1.0, np.zeros(2))
+    assert slot.post(Plan(_latent(), 1.0, BASE, seq=1))
+    rt.tick(1.0)
+    assert slot.post(Plan(_latent(0.002), 1.2, BASE, seq=2))
+    assert not slot.post(Plan(_latent(), 1.1, BASE, seq=3))  # planned from an older observation
+    assert slot.dropped_stale == 1
+    touch.push(1.2, np.zeros(2))
+    res = rt.tick(1.2 + 2 * DT)
+    assert res.plan_seq == 2 and res.step == 2
+    np.testing.assert_allclose(res.target[0], BASE[0] + 0.004)
+
+
+def test_expired_plan_holds():
+    rt, _, slot, touch = _runtime()
+    slot.post(Plan(_latent(), 0.0, BASE, seq=1))
+    touch.push(RecordingHead.horizon * DT, np.zeros(2))
+    res = rt.tick(RecordingHead.horizon * DT + 0.001)
+    assert res.target is None and res.reason.startswith("plan 1 expired")
+
+
+def test_nan_and_jump_are_held_and_counted():
+    rt, _, slot, touch = _runtime(max_jump=0.01)
+    touch.push(0.0, np.zeros(2))
+    bad = _latent()
+    bad[1, 0] = np.nan
+    slot.post(Plan(bad, 0.0, BASE, seq=1))
+    assert rt.tick(0.0).target is not None
+    res = rt.tick(DT)
+    assert res.target is None and res.reason.startswith("non-finite")
+    jumpy = _latent()
+    jumpy[:, 0] = 0.05
+    slot.post(Plan(jumpy, 0.1, BASE, seq=2))
+    res = rt.tick(0.1)
+    assert res.target is None and res.reason.startswith("jump: 50.0 mm")
+    assert rt.guard.rejections == {"non-finite": 1, "jump": 1}
+
+
+def test_touch_history_rejects_wrong_dimension():
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        TouchHistory(dim=2).push(0.0, np.zeros(3))
+
+
+def test_nan_action_is_never_published_by_the_fast_loop():
+    rt, _, slot, touch = _runtime()
+    latent = _latent()
+    latent[:] = np.nan
+    t0 = time.monotonic()
+    touch.push(t0, np.zeros(2))
+    slot.post(Plan(latent, t0, BASE, seq=1))
+    published, holds = [], []
+    loop = FastLoop(rt, 100.0, lambda tgt, _r: published.append(tgt), holds.append, now=time.monotonic)
+    loop.start()
+    time.sleep(0.3)
+    loop.stop()
+    loop.join(2)
+    assert published == []
+    assert holds and all(h.startswith(("non-finite", "touch stale", "plan 1 expired")) for h in holds)
+    assert any(h.startswith("non-finite") for h in holds)
+
+
+def test_fast_loop_keeps_ticking_while_the_planner_is_stuck():
+    """A planner blocked inside its call (an infinitely slow planner) does not delay one fast tick."""
+    rt, _, slot, touch = _runtime()
+    release = threading.Event()
+    calls = []
+
+    def slow_plan():
+        calls.append(time.monotonic())
+        now = time.monotonic()
+        if len(calls) == 1:
+            return Plan(_latent(0.0), now, BASE, seq=1)
+        release.wait(30)  # stuck
+        return "released"
+
+    planner = PlannerLoop(slow_plan, slot, rate_hz=6.0)
+    published, holds = [], []
+
+    def feed_touch():
+        while not release.is_set():
+            touch.push(time.monotonic(), np.zeros(2))
+            time.sleep(0.01)
+
+    feeder = threading.Thread(target=feed_touch, daemon=True)
+    loop = FastLoop(rt, RATE, lambda tgt, _r: published.append(tgt), holds.append, now=time.monotonic)
+    feeder.start()
+    planner.start()
+    loop.start()
+    time.sleep(1.5)
+    ticks_while_stuck = len(published) + len(holds)
+    release.set()
+    loop.stop()
+    planner.stop()
+    loop.join(2)
+    planner.join(5)
+    assert len(calls) >= 2  # the planner was inside its stuck call during the window
+    # 1.5 s at 24 Hz is 36 ticks; even a loaded CI machine keeps well above half of them.
+    assert ticks_while_stuck >= 18, (len(published), len(holds))
+    # It sent the plan's targets while the plan was valid, then held because the plan expired.
+    assert len(published) >= RecordingHead.horizon - 2
+    assert any(h.startswith("plan 1 expired") for h in holds)
