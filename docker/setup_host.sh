@@ -36,7 +36,7 @@ if "$venv/bin/python" -c 'import rclpy' 2>/dev/null; then
     echo "setup: using rclpy from $("$venv/bin/python" -c 'import rclpy, os; print(os.path.dirname(rclpy.__file__))')"
 else
     echo "setup: no rclpy found; installing the ROS 2 Jazzy wheels"
-    pip install ".[ros]"
+    pip install -e ".[ros]"
 fi
 "$venv/bin/python" -c 'import rclpy, franky, onnxruntime' || { echo "setup: the environment is incomplete (see above)" >&2; exit 1; }
 echo "setup: done"

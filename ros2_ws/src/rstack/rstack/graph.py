@@ -142,6 +142,12 @@ FIPER_SCORES = Topic(
 TELEOP_STATUS = Topic("/teleop/status", "std_msgs/msg/String", "latched", "Teleop device, deadman and episode keys")
 RECORDER_STATUS = Topic("/recorder/status", "std_msgs/msg/String", "latched", "Recorder state and current episode")
 SIM_EPISODE = Topic("/sim/episode", "std_msgs/msg/String", "latched", "Sim episode: seed, scenario, outcome (JSON)")
+SIM_PRIVILEGED_STATE = Topic(
+    "/sim/privileged_state",
+    "std_msgs/msg/String",
+    "sensor",
+    "Sim ground truth for the scripted expert (JSON): table height, path, true pad force, coverage",
+)
 
 TOPICS: tuple[Topic, ...] = (
     DIAGNOSTICS,
@@ -167,6 +173,7 @@ TOPICS: tuple[Topic, ...] = (
     TELEOP_STATUS,
     RECORDER_STATUS,
     SIM_EPISODE,
+    SIM_PRIVILEGED_STATE,
 )
 
 # --------------------------------------------------------------------------- services
@@ -207,6 +214,8 @@ class NodeKind:
     serves: tuple[Service, ...] = ()
     calls: tuple[Service, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
+    # The launcher hands the node its terminal (stdin) so it can read keys, e.g. keyboard teleop.
+    needs_terminal: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,10 +245,10 @@ SIM_WORLD = NodeKind(
     publishes=(
         CAMERA_IMAGE,
         CAMERA_INFO,
-        TACTILE_IMAGE,
         TACTILE_MARKER_FLOW,
         TACTILE_EMBEDDING,
         SIM_EPISODE,
+        SIM_PRIVILEGED_STATE,
         DIAGNOSTICS,
     ),
     serves=(SIM_RESET_EPISODE,),
@@ -254,6 +263,9 @@ SIM_WORLD = NodeKind(
         "tactile_sensors": ["tool"],
         "tactile_rate_hz": 30.0,
         "mujoco_gl": "osmesa",
+        "render_meshes": "collision",
+        "realtime": 1.0,
+        "privileged_rate_hz": 20.0,
     },
 )
 FRANKA = NodeKind(
@@ -278,10 +290,16 @@ FRANKA = NodeKind(
         "workspace_max": [0.75, 0.35, 0.60],
         "workspace_mode": "reject",
         "max_step_m": 0.05,
+        "max_rotation_step_rad": 0.5,
+        "max_joint_step_rad": 0.5,
         "max_speed_mps": 0.5,
+        "max_accel_mps2": 2.0,
         "max_target_age_s": 0.2,
         "max_force_n": 40.0,
+        "collision_force_n": 60.0,
+        "collision_torque_nm": 40.0,
         "watchdog_timeout_s": 0.25,
+        "use_gripper": True,
         "frame_id": "base",
     },
 )
@@ -366,7 +384,19 @@ TELEOP = NodeKind(
     publishes=(FRANKA_TARGET_POSE, FRANKA_GRIPPER_COMMAND, TELEOP_STATUS),
     subscribes=(FRANKA_EE_POSE,),
     calls=(RECORDER_START, RECORDER_STOP_SUCCESS, RECORDER_STOP_FAILURE, RECORDER_DISCARD),
-    parameters={"device": "keyboard", "rate_hz": 50.0, "linear_speed_mps": 0.1},
+    parameters={
+        "device": "keyboard",
+        "rate_hz": 50.0,
+        "linear_speed_mps": 0.05,
+        "angular_speed_rps": 0.3,
+        "key_hold_s": 0.12,
+        "max_lead_m": 0.02,
+        "gripper_open_width_m": 0.08,
+        "gripper_speed_mps": 0.05,
+        "gripper_force_n": 20.0,
+        "frame_id": "base",
+    },
+    needs_terminal=True,
 )
 RECORDER = NodeKind(
     "recorder_node",
@@ -382,9 +412,23 @@ RECORDER = NodeKind(
         FRANKA_WRENCH,
         FRANKA_GRIPPER_STATE,
         FRANKA_TARGET_POSE,
+        FRANKA_GRIPPER_COMMAND,
+        SIM_EPISODE,
     ),
     serves=(RECORDER_START, RECORDER_STOP_SUCCESS, RECORDER_STOP_FAILURE, RECORDER_DISCARD),
-    parameters={"output_dir": "runs/episodes", "task": "wipe", "operator": "", "min_free_gb": 2.0},
+    parameters={
+        "profile": "sim",
+        "output_dir": "runs/episodes",
+        "task": "wipe",
+        "operator": "",
+        "min_free_gb": 2.0,
+        "stop_free_gb": 1.0,
+        "disk_check_period_s": 1.0,
+        "compression": "zstd",
+        "chunk_kb": 64,
+        "queue_depth": 50,
+        "max_queue_mb": 512,
+    },
 )
 
 NODE_KINDS: tuple[NodeKind, ...] = (SIM_WORLD, FRANKA, CAMERA, TACTILE, POLICY, FIPER, TELEOP, RECORDER)

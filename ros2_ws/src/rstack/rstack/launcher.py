@@ -44,6 +44,7 @@ class NodeLaunch:
     argv: list[str]
     required: bool
     params: dict
+    needs_terminal: bool = False
     proc: subprocess.Popen | None = None
     reader: threading.Thread | None = None
     exit_code: int | None = None
@@ -80,7 +81,7 @@ def plan(profile_name: str, params_file: str | None, workdir: Path) -> tuple[gra
         pfile = workdir / f"{inst.name}.params.yaml"
         pfile.write_text(params.params_file_text(inst.name, resolved[inst.name]))
         argv = [exe, "--ros-args", "-r", f"__node:={inst.name}", "--params-file", str(pfile)]
-        launches.append(NodeLaunch(inst.name, argv, inst.required, resolved[inst.name]))
+        launches.append(NodeLaunch(inst.name, argv, inst.required, resolved[inst.name], inst.kind.needs_terminal))
     return prof, launches
 
 
@@ -129,7 +130,9 @@ class Launcher:
                 launch.argv,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                # A node that reads keys gets the launcher's terminal; being in its own session, it reads
+                # it without job-control stops. Every other node gets no stdin.
+                stdin=None if launch.needs_terminal else subprocess.DEVNULL,
                 text=True,
                 bufsize=1,
                 env=env,
