@@ -265,7 +265,7 @@ SIM_WORLD = NodeKind(
         "mujoco_gl": "osmesa",
         "render_meshes": "collision",
         "realtime": 1.0,
-        "privileged_rate_hz": 20.0,
+        "privileged_rate_hz": 30.0,
     },
 )
 FRANKA = NodeKind(
@@ -426,7 +426,7 @@ RECORDER = NodeKind(
         "disk_check_period_s": 1.0,
         "compression": "zstd",
         "chunk_kb": 64,
-        "queue_depth": 50,
+        "queue_depth": 200,
         "max_queue_mb": 512,
     },
 )
