@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from rstack import graph, params
+from rstack.dds import use_stack_dds_profile
 
 EXIT_OK, EXIT_USAGE, EXIT_REQUIRED_DIED, EXIT_KILLED = 0, 2, 3, 4
 _PR_SET_PDEATHSIG = 1
@@ -125,6 +126,7 @@ class Launcher:
             "PYTHONUNBUFFERED": "1",
             "RCUTILS_COLORIZED_OUTPUT": os.environ.get("RCUTILS_COLORIZED_OUTPUT", "0"),
         }
+        use_stack_dds_profile(env)
         for launch in self.launches:
             launch.proc = subprocess.Popen(
                 launch.argv,

@@ -18,6 +18,7 @@ from rclpy.node import Node
 
 from hardware.timing import StreamStats
 from rstack import graph
+from rstack.dds import use_stack_dds_profile
 from rstack.ros_types import message_class, topic_class, topic_qos
 
 OK, WARN, ERROR, STALE = (
@@ -115,6 +116,7 @@ class GraphNode(Node):
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 2) -> int:
     """Init rclpy, build the node, spin until SIGINT/SIGTERM, shut down cleanly. Returns the exit code."""
+    use_stack_dds_profile()
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     code = 0

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.context import Context
 
     from rstack import graph
+    from rstack.dds import use_stack_dds_profile
     from rstack.ros_types import topic_class, topic_qos
 
     os.environ.setdefault("MUJOCO_GL", "osmesa")
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     threading.Thread(target=pump, daemon=True).start()
 
+    use_stack_dds_profile()
     ctx = Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("rstack_demo_probe", context=ctx)
