@@ -1,0 +1,84 @@
+"""`rstack fiper`: calibrate the FIPER failure monitor for a policy, and inspect monitor artifacts.
+
+    rstack fiper calibrate --rollouts DIR --policy BUNDLE_DIR --out DIR [--delta 0.1] [--window 10]
+    rstack fiper info MONITOR_DIR [--policy BUNDLE_DIR]
+
+The rollouts directory format is documented in `policy_runtime.fiper.rollouts`: `train_embeddings.npz`
+(`embedding` [N, D] of the training demos) and one `.npz` per successful rollout (`embedding` [T, D],
+`chunks` [T, B, H, 3]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from policy_runtime.fiper.ace import DEFAULT_CELL_FRACTION
+from policy_runtime.fiper.artifacts import ArtifactError, load_artifacts, policy_identity
+from policy_runtime.fiper.calibrate import DEFAULT_DELTA, DEFAULT_WINDOW, calibrate_monitor
+from policy_runtime.fiper.rnd import RNDConfig
+from policy_runtime.fiper.rollouts import TRAIN_EMBEDDINGS_FILE, load_rollouts, load_train_embeddings
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    try:
+        ident = policy_identity(args.policy)
+        rollouts = load_rollouts(args.rollouts)
+        train = load_train_embeddings(args.train_embeddings or Path(args.rollouts) / TRAIN_EMBEDDINGS_FILE)
+        config = RNDConfig(steps=args.rnd_steps, seed=args.seed)
+        art = calibrate_monitor(
+            train,
+            rollouts,
+            ident,
+            args.out,
+            delta=args.delta,
+            window=args.window,
+            cell_fraction=args.cell_fraction,
+            rnd_config=config,
+            log=print,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"rstack fiper calibrate: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"monitor for policy {art.policy.fingerprint[:19]}... written to {args.out}: M={art.num_rollouts}, "
+        f"delta={art.delta}, window={art.window}, rnd threshold {art.rnd.constant:.4g}, "
+        f"ace threshold {art.ace.constant:.4g} bits (B={art.ace_num_samples}, H={art.ace_horizon})"
+    )
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    try:
+        art = load_artifacts(args.monitor_dir, args.policy)
+    except ArtifactError as exc:
+        print(f"rstack fiper info: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(art.to_json(), indent=2))
+    if args.policy:
+        print(f"matches policy {args.policy}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fiper", help="FIPER failure monitor: calibrate from successful rollouts, inspect artifacts")
+    fsub = p.add_subparsers(dest="fiper_command", required=True)
+
+    c = fsub.add_parser("calibrate", help="train RND and conformal thresholds from successful rollouts")
+    c.add_argument("--rollouts", required=True, help="directory of rollout .npz files (+ train_embeddings.npz)")
+    c.add_argument("--policy", required=True, help="the policy bundle directory the rollouts were recorded with")
+    c.add_argument("--out", required=True, help="output monitor directory (rnd.onnx + fiper_monitor.json)")
+    c.add_argument("--train-embeddings", default=None, help=f"default: ROLLOUTS/{TRAIN_EMBEDDINGS_FILE}")
+    c.add_argument("--delta", type=float, default=DEFAULT_DELTA, help="allowed false-alarm rate on successes")
+    c.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="rolling window length in planner steps")
+    c.add_argument("--cell-fraction", type=float, default=DEFAULT_CELL_FRACTION, help="ACE grid cell / range")
+    c.add_argument("--rnd-steps", type=int, default=RNDConfig.steps, help="RND predictor training steps")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=_calibrate)
+
+    i = fsub.add_parser("info", help="print a monitor's metadata and thresholds; check it against a policy")
+    i.add_argument("monitor_dir")
+    i.add_argument("--policy", default=None, help="refuse (exit 2) if the monitor belongs to another policy")
+    i.set_defaults(func=_info)

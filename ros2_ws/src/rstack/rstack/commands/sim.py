@@ -1,0 +1,165 @@
+"""`rstack sim expert` (run the scripted expert closed loop through ROS) and `rstack sim scenarios`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sim", help="sim world: run the scripted expert, list evaluation scenarios")
+    sim_sub = p.add_subparsers(dest="sim_command", required=True)
+    e = sim_sub.add_parser("expert", help="run the scripted wiping expert for N seeded episodes, print success rate")
+    e.add_argument("--episodes", type=int, default=10, help="number of episodes (default 10)")
+    e.add_argument("--scenario", default="nominal", help="scenario name (see `rstack sim scenarios`)")
+    e.add_argument("--seed", type=int, default=0, help="base seed; episode i draws from (seed, i)")
+    e.add_argument("--host", default="", help="loopback address for the sim server (default: a random 127.x.y.z)")
+    e.add_argument("--no-cameras", action="store_true", help="do not render cameras (faster on a CPU)")
+    e.add_argument("--attach", action="store_true", help="use an already running sim profile instead of starting one")
+    e.add_argument("--json", default="", help="write the per-episode outcomes to this JSON file")
+    e.add_argument("--log", default="", help="write the started nodes' output to this file")
+    e.set_defaults(func=run_expert)
+    s = sim_sub.add_parser("scenarios", help="list the named evaluation scenarios")
+    s.set_defaults(func=list_scenarios)
+
+
+def list_scenarios(_args: argparse.Namespace) -> int:
+    from hardware.sim.scenarios import SCENARIOS
+
+    for name, sc in SCENARIOS.items():
+        print(f"{name:20s} {sc.doc}")
+    return 0
+
+
+def summarize(outcomes: list[dict[str, Any]]) -> str:
+    """One-paragraph summary: success rate, failure kinds, failure times."""
+    n = len(outcomes)
+    ok = sum(1 for o in outcomes if o["success"])
+    kinds = Counter(o["kind"] for o in outcomes if not o["success"])
+    lines = [f"success rate: {ok}/{n} = {ok / n:.1%}" if n else "no episodes"]
+    if kinds:
+        lines.append("failures: " + ", ".join(f"{k} x{v}" for k, v in kinds.most_common()))
+    if n:
+        cov = [o["coverage"] for o in outcomes]
+        fmax = [o["max_force_n"] for o in outcomes]
+        lines.append(f"coverage min/median: {min(cov):.2f}/{sorted(cov)[n // 2]:.2f}; max force max: {max(fmax):.1f} N")
+    return "\n".join(lines)
+
+
+def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
+    """Start sim_world + franka (the sim profile) on a private loopback address; the launcher."""
+    import yaml
+
+    from rstack.launcher import Launcher, LaunchError, plan
+
+    host = args.host or f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    overrides = {
+        "sim_world": {
+            "ros__parameters": {
+                "host": host,
+                "seed": args.seed,
+                "scenario": args.scenario,
+                **({"camera_rate_hz": 0.0} if args.no_cameras else {}),
+            }
+        },
+        "franka": {"ros__parameters": {"robot_ip": host}},
+    }
+    pfile = workdir / "overrides.yaml"
+    pfile.write_text(yaml.safe_dump(overrides))
+    try:
+        _, launches = plan("sim", str(pfile), workdir)
+    except LaunchError as exc:
+        raise SystemExit(f"rstack sim expert: error: {exc}") from None
+    sim_launch = next(la for la in launches if la.name == "sim_world")
+    franka_launch = next(la for la in launches if la.name == "franka")
+    launcher = Launcher([sim_launch], out=log)
+    launcher.start()
+    # The arm node connects to the server the world binds: start it once the world says it is up.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if sim_launch.proc.poll() is not None:
+            raise SystemExit("rstack sim expert: sim_world exited during start (see --log)")
+        if _world_up(log):
+            break
+        time.sleep(0.2)
+    arm = Launcher([franka_launch], out=log)
+    arm.start()
+    return launcher, arm, host
+
+
+def _world_up(log: Any) -> bool:
+    try:
+        log.flush()
+        return "sim world up" in Path(log.name).read_text()
+    except (OSError, AttributeError):
+        return False
+
+
+def run_expert(args: argparse.Namespace) -> int:
+    from hardware.sim.scenarios import scenario
+
+    if args.episodes < 1:
+        print("rstack sim expert: error: --episodes must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        scenario(args.scenario)
+    except ValueError as exc:
+        print(f"rstack sim expert: error: {exc}", file=sys.stderr)
+        return 2
+    if args.host and not args.host.startswith("127."):
+        print("rstack sim expert: error: --host must be a loopback address 127.x.y.z", file=sys.stderr)
+        return 2
+
+    import rclpy
+    from tqdm import tqdm
+
+    from rstack.nodes.expert_node import ExpertNode, run_episodes
+
+    with tempfile.TemporaryDirectory(prefix="rstack-sim-") as tmp:
+        workdir = Path(tmp)
+        log = open(args.log or workdir / "nodes.log", "w")  # noqa: SIM115 - closed in finally
+        launchers = []
+        try:
+            if not args.attach:
+                sim_l, franka_l, host = _start_sim(args, workdir, log)
+                launchers = [franka_l, sim_l]
+                print(f"sim world on {host} (scenario {args.scenario!r}, seed {args.seed}); arm node connecting")
+            rclpy.init()
+            node = ExpertNode()
+            bar = tqdm(total=args.episodes, desc="expert episodes", unit="ep")
+            outcomes: list[dict[str, Any]] = []
+
+            def progress(o: dict[str, Any]) -> None:
+                outcomes.append(o)
+                ok = sum(1 for x in outcomes if x["success"])
+                bar.set_postfix(success=f"{ok}/{len(outcomes)}", last=o["kind"])
+                bar.update(1)
+
+            try:
+                run_episodes(node, args.episodes, progress)
+            except (TimeoutError, RuntimeError) as exc:
+                print(f"rstack sim expert: stopped: {exc}", file=sys.stderr)
+            finally:
+                bar.close()
+                node.destroy_node()
+                rclpy.shutdown()
+            for o in outcomes:
+                print(
+                    f"episode {o['episode']:3d} seed {o['seed']}: {o['kind']:12s} t={o['time_s']:6.2f} s "
+                    f"coverage {o['coverage']:.2f} max force {o['max_force_n']:5.1f} N {o['detail']}"
+                )
+            print(summarize(outcomes))
+            if args.json:
+                Path(args.json).write_text(json.dumps(outcomes, indent=1))
+            return 0 if len(outcomes) == args.episodes else 1
+        finally:
+            for la in launchers:
+                la.stop_all()
+            log.close()

@@ -1,0 +1,230 @@
+"""expert_node: the scripted wiping expert, driving the arm through the same topics as teleop or a policy.
+
+Thin: the controller is `hardware.sim.expert.WipeExpert`. This node reads /franka/ee_pose and
+/franka/wrench (the measured force closes the loop), the episode geometry from /sim/episode and the
+sim clock from /sim/privileged_state, and publishes /franka/target_pose at `rate_hz`. It steps the
+expert in *sim* time, so its speeds and force gains mean the same whatever the sim's real-time
+factor. `run_episodes` resets the world through /sim/reset_episode and collects the outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from hardware.sim.expert import ExpertConfig, WipeExpert, WipeTask
+from rstack import graph
+from rstack.node_support import stamp_to_s
+from rstack.ros_types import topic_class, topic_qos
+
+
+class ExpertNode(Node):
+    """Publishes expert targets at a fixed rate; episodes are driven by `run_episode` from another thread."""
+
+    def __init__(self, rate_hz: float = 30.0, frame_id: str = "base", config: ExpertConfig | None = None) -> None:
+        super().__init__("sim_expert")
+        self.config = config or ExpertConfig()
+        self.frame_id = frame_id
+        self._lock = threading.Lock()
+        self.ee: tuple[np.ndarray, np.ndarray] | None = None
+        self.force_n = 0.0
+        self.wrench_stamp = 0.0
+        self.sim_time: float | None = None
+        self._last_sim_time: float | None = None
+        self.privileged: dict[str, Any] = {}
+        self.records: dict[int, dict[str, Any]] = {}
+        self.franka_status: dict[str, Any] = {}
+        self.target: np.ndarray | None = None
+        self.quat: np.ndarray | None = None
+        self.expert: WipeExpert | None = None
+        self.published = 0
+        self._sub(graph.FRANKA_EE_POSE, self._on_pose)
+        self._sub(graph.FRANKA_WRENCH, self._on_wrench)
+        self._sub(graph.FRANKA_STATUS, self._on_status)
+        self._sub(graph.SIM_EPISODE, self._on_episode)
+        self._sub(graph.SIM_PRIVILEGED_STATE, self._on_privileged)
+        self.pub = self.create_publisher(
+            topic_class(graph.FRANKA_TARGET_POSE), graph.FRANKA_TARGET_POSE.name, topic_qos(graph.FRANKA_TARGET_POSE)
+        )
+        self.reset_client = self.create_client(Trigger, graph.SIM_RESET_EPISODE.name)
+        self.franka_reset_client = self.create_client(Trigger, graph.FRANKA_RESET.name)
+        self.create_timer(1.0 / rate_hz, self._tick)
+
+    def _sub(self, topic: graph.Topic, cb: Callable[[Any], None]) -> None:
+        self.create_subscription(topic_class(topic), topic.name, cb, topic_qos(topic))
+
+    # ------------------------------------------------------------------ inputs
+    def _on_pose(self, msg: PoseStamped) -> None:
+        p, o = msg.pose.position, msg.pose.orientation
+        self.ee = (np.array([p.x, p.y, p.z]), np.array([o.x, o.y, o.z, o.w]))
+
+    def _on_wrench(self, msg: Any) -> None:
+        # Franka sign: the wrench the robot exerts on the environment; pressing down reads Fz < 0.
+        self.force_n = max(0.0, -float(msg.wrench.force.z))
+        self.wrench_stamp = stamp_to_s(msg.header.stamp)
+
+    def _on_status(self, msg: String) -> None:
+        try:
+            self.franka_status = json.loads(msg.data)
+        except ValueError:
+            self.franka_status = {"mode": "unknown", "raw": msg.data}
+
+    def _on_episode(self, msg: String) -> None:
+        record = json.loads(msg.data)
+        if "episode" in record:
+            self.records[int(record["episode"])] = record
+
+    def _on_privileged(self, msg: String) -> None:
+        self.privileged = json.loads(msg.data)
+        self.sim_time = float(self.privileged["sim_time"])
+
+    # ------------------------------------------------------------------ output
+    def _tick(self) -> None:
+        if self.ee is None:
+            return
+        with self._lock:
+            if self.target is None:
+                self.target, self.quat = self.ee[0].copy(), self.ee[1].copy()
+            st = self.sim_time
+            dt = 0.0 if st is None or self._last_sim_time is None else st - self._last_sim_time
+            self._last_sim_time = st
+            fresh_force = time.time() - self.wrench_stamp < 0.5
+            if self.expert is not None and 0.0 < dt < 0.5:
+                if not fresh_force:
+                    self.expert.lift()  # never press blind
+                self.target = self.expert.step(dt, self.force_n if fresh_force else 0.0)
+            target, quat = self.target.copy(), self.quat
+        msg = PoseStamped()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame_id
+        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in target)
+        msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z, msg.pose.orientation.w = (
+            float(v) for v in quat
+        )
+        self.pub.publish(msg)
+        self.published += 1
+
+    # ------------------------------------------------------------------ episodes (call from a non-executor thread)
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Wait for arm state, the sim clock and the reset service; raises TimeoutError naming what is missing."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            missing = [
+                name
+                for name, ok in (
+                    (graph.FRANKA_EE_POSE.name, self.ee is not None),
+                    (graph.FRANKA_WRENCH.name, self.wrench_stamp > 0),
+                    (graph.SIM_PRIVILEGED_STATE.name, self.sim_time is not None),
+                    (graph.SIM_RESET_EPISODE.name, self.reset_client.service_is_ready()),
+                )
+                if not ok
+            ]
+            if not missing:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"expert not ready after {timeout_s} s: nothing from {', '.join(missing)}")
+
+    def _call(self, client: Any, timeout_s: float) -> Any:
+        future = client.call_async(Trigger.Request())
+        deadline = time.monotonic() + timeout_s
+        while not future.done():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{client.srv_name} did not answer within {timeout_s} s")
+            time.sleep(0.02)
+        return future.result()
+
+    def _lift_clear(self, timeout_s: float) -> None:
+        """Lift straight up until the sim reports no pad contact (needed before a reset)."""
+        deadline = time.monotonic() + timeout_s
+        while self.privileged.get("in_contact") or self.privileged.get("collision"):
+            with self._lock:
+                if self.target is not None and (self.expert is None or self.expert.done):
+                    self.target[2] += 0.002
+            if time.monotonic() > deadline:
+                raise TimeoutError("could not lift the tool off the table")
+            time.sleep(0.05)
+
+    def run_episode(self, wall_timeout_s: float = 300.0) -> dict[str, Any]:
+        """Reset the world, run the expert until the episode is decided and the arm lifted; the outcome."""
+        if self.franka_status.get("mode") in ("stopped", "error"):
+            resp = self._call(self.franka_reset_client, 10.0)
+            if not resp.success:
+                raise RuntimeError(f"franka is {self.franka_status.get('mode')} and reset failed: {resp.message}")
+        self._lift_clear(30.0)
+        resp = self._call(self.reset_client, 15.0)
+        if not resp.success:
+            raise RuntimeError(f"sim reset refused: {resp.message}")
+        params = json.loads(resp.message)
+        episode = int(params["episode"])
+        tool_length = float(self.privileged.get("tool_length_m", 0.042))
+        with self._lock:
+            start = self.target.copy() if self.target is not None else self.ee[0].copy()
+            self.expert = WipeExpert(WipeTask.from_params(params, tool_length), start, self.config)
+        deadline = time.monotonic() + wall_timeout_s
+        outcome = None
+        while time.monotonic() < deadline:
+            record = self.records.get(episode)
+            outcome = record.get("outcome") if record else None
+            with self._lock:
+                if outcome is not None:
+                    self.expert.lift()
+                if self.expert.done and outcome is not None:
+                    break
+            time.sleep(0.05)
+        with self._lock:
+            self.expert.lift()
+        if outcome is None:
+            raise TimeoutError(f"episode {episode} not decided within {wall_timeout_s} s wall time")
+        return outcome
+
+
+def run_episodes(
+    node: ExpertNode, episodes: int, progress: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any]]:
+    """Spin `node` in a background executor and run `episodes` episodes; their outcomes."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        node.wait_ready()
+        outcomes = []
+        for _ in range(episodes):
+            outcome = node.run_episode()
+            outcomes.append(outcome)
+            if progress:
+                progress(outcome)
+        return outcomes
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the expert forever (one episode after another) against a running sim profile."""
+    rclpy.init(args=args)
+    node = ExpertNode()
+    try:
+        run_episodes(node, 10**9, lambda o: node.get_logger().info(json.dumps(o)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
