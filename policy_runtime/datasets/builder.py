@@ -16,9 +16,10 @@ Dataset layout (zarr format 2, the ReplayBuffer layout of diffusion-policy-famil
 
 Rows are a fixed-rate grid (`rate_hz`) over each episode, resampled by **header stamps** (never
 receive or log times) with the rule of `episode_sync` (sensors latest-before with max skew and max
-age; commands zero-order held). Messages without a header (tactile embedding, gripper command)
-use the publisher's send time. An episode with any tick breaking the rule, or missing a stream, is
-flagged, reported, and left out unless `keep_flagged`. Gripper width of the action: the newest
+age; commands zero-order held). Tactile messages have no header and carry their capture stamp in
+the layout (`hardware.tactile.layout`); the gripper command uses the publisher's send time. An
+episode with any tick breaking the rule, or missing a stream, is flagged, reported, and left out
+unless `keep_flagged`. Gripper width of the action: the newest
 gripper command; before the first command, the measured width.
 
 The dataset is written to `<out>.partial` and renamed to `<out>` once complete; an existing `<out>`

@@ -3,11 +3,17 @@
 A ROS 2 message whose first field is `std_msgs/Header` serializes as: 4 bytes of encapsulation
 (byte 1 bit 0 = little endian), then `int32 sec`, `uint32 nanosec`. Reading those 8 bytes is what
 lets the recorder and the dataset builder use header stamps of 1 MB images at no cost.
+
+Header-less `*MultiArray` messages of the stack (tactile flow and embedding) carry their capture stamp in
+the first layout label, "<name>@<stamp_ns>" (`hardware.tactile.layout`); `layout_stamp_ns` reads it from
+the CDR bytes the same way.
 """
 
 from __future__ import annotations
 
 import struct
+
+from hardware.tactile.layout import stamp_from_labels
 
 _LE = struct.Struct("<iI")
 _BE = struct.Struct(">iI")
@@ -19,3 +25,17 @@ def header_stamp_ns(data: bytes | memoryview) -> int:
         raise ValueError(f"CDR message of {len(data)} bytes is too short to hold a header stamp")
     sec, nsec = (_LE if data[1] & 1 else _BE).unpack_from(data, 4)
     return sec * 1_000_000_000 + nsec
+
+
+def layout_stamp_ns(data: bytes | memoryview) -> int | None:
+    """The capture stamp (ns) in the first layout label of a CDR-serialized *MultiArray, or None."""
+    if len(data) < 12:
+        return None
+    u32 = struct.Struct("<I" if data[1] & 1 else ">I")
+    (ndim,) = u32.unpack_from(data, 4)
+    if ndim == 0:
+        return None
+    (n,) = u32.unpack_from(data, 8)
+    label = bytes(data[12 : 12 + n]).rstrip(b"\0").decode(errors="replace")
+    stamp = stamp_from_labels([label])
+    return None if stamp is None else round(stamp * 1e9)

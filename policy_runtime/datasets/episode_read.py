@@ -1,8 +1,9 @@
 """Reading recorded episodes back with the mcap reader (ROS-free).
 
 `read_stamps` is the cheap pass (no deserialization): per topic, each message's stamp, taken from
-its header when the type has one (`cdr.header_stamp_ns`) and otherwise from the MCAP publish time
-(the publisher's send time, from the middleware), plus the receive (log) time.
+its header when the type has one (`cdr.header_stamp_ns`), else the capture stamp a *MultiArray carries
+in its first layout label (`cdr.layout_stamp_ns`), else the MCAP publish time (the publisher's send
+time, from the middleware); plus the receive (log) time.
 `iter_decoded` is the full pass (mcap-ros2-support's decoder). Both read in log-time order, so the
 n-th message of a topic is the same message in both.
 """
@@ -19,7 +20,7 @@ import numpy as np
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
-from policy_runtime.datasets.cdr import header_stamp_ns
+from policy_runtime.datasets.cdr import header_stamp_ns, layout_stamp_ns
 from policy_runtime.datasets.msgdefs import has_header
 
 
@@ -31,7 +32,7 @@ class TopicStamps:
     msg_type: str
     stamp_s: np.ndarray
     log_s: np.ndarray
-    stamped_by: str  # "header" | "publish_time"
+    stamped_by: str  # "header" | "layout" (capture stamp in a MultiArray label) | "publish_time"
 
     def __len__(self) -> int:
         return len(self.stamp_s)
@@ -58,6 +59,7 @@ def read_stamps(path: Path, topics: Iterable[str] | None = None) -> dict[str, To
     stamps: dict[str, list[int]] = {}
     logs: dict[str, list[int]] = {}
     kinds: dict[str, tuple[str, bool]] = {}
+    by_layout: set[str] = set()
     with open(path, "rb") as f:
         reader = make_reader(f)
         for schema, channel, msg in reader.iter_messages(topics=_topic_list(topics), log_time_order=True):
@@ -66,8 +68,12 @@ def read_stamps(path: Path, topics: Iterable[str] | None = None) -> dict[str, To
                 text = schema.data.decode() if schema is not None else ""
                 kinds[topic] = (schema.name if schema is not None else "", has_header(text))
                 stamps[topic], logs[topic] = [], []
-            stamped = kinds[topic][1]
-            stamps[topic].append(header_stamp_ns(msg.data) if stamped else msg.publish_time)
+            stamp = header_stamp_ns(msg.data) if kinds[topic][1] else None
+            if stamp is None and kinds[topic][0].endswith("MultiArray"):
+                stamp = layout_stamp_ns(msg.data)
+                if stamp is not None:
+                    by_layout.add(topic)
+            stamps[topic].append(stamp if stamp is not None else msg.publish_time)
             logs[topic].append(msg.log_time)
     return {
         t: TopicStamps(
@@ -75,7 +81,7 @@ def read_stamps(path: Path, topics: Iterable[str] | None = None) -> dict[str, To
             kinds[t][0],
             np.asarray(stamps[t], dtype=np.int64) / 1e9,
             np.asarray(logs[t], dtype=np.int64) / 1e9,
-            "header" if kinds[t][1] else "publish_time",
+            "header" if kinds[t][1] else "layout" if t in by_layout else "publish_time",
         )
         for t in stamps
     }
