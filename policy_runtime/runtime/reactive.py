@@ -23,14 +23,14 @@ from policy_runtime.runtime.plan import Plan, PlanSlot
 
 
 class FastHead(Protocol):
-    """The tokenizer decoder run step by step (an ONNX session or a torch module behind this interface)."""
+    """The tokenizer decoder run step by step (`policy_runtime.engine.FastHead` on onnxruntime)."""
 
-    horizon: int
+    def start(self, latent: np.ndarray) -> None:
+        """Begin a chunk: set its latent and reset the recurrent state."""
+        ...
 
-    def initial_state(self) -> np.ndarray: ...
-
-    def step(self, latent: np.ndarray, touch: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One decoder step: (action relative to the plan's base pose, next recurrent state)."""
+    def step(self, touch: np.ndarray) -> np.ndarray:
+        """One decoder step with this step's touch features -> action relative to the plan's base pose."""
         ...
 
 
@@ -97,11 +97,13 @@ class ReactiveRuntime:
         slot: PlanSlot,
         touch: TouchHistory,
         action_rate_hz: float,
+        horizon: int,
         guard: ActionGuard,
         to_target: Callable[[np.ndarray, np.ndarray], np.ndarray] = translate_codec,
         max_touch_age_s: float = 0.25,
     ) -> None:
         self.head = head
+        self.horizon = horizon
         self.slot = slot
         self.touch = touch
         self.dt = 1.0 / action_rate_hz
@@ -109,7 +111,6 @@ class ReactiveRuntime:
         self.to_target = to_target
         self.max_touch_age_s = max_touch_age_s
         self._plan: Plan | None = None
-        self._state = head.initial_state()
         self._decoded = -1
         self._action: np.ndarray | None = None
 
@@ -118,10 +119,11 @@ class ReactiveRuntime:
         if plan is None:
             return TickResult(None, "no plan yet")
         if self._plan is None or plan.seq != self._plan.seq:
-            self._plan, self._state, self._decoded, self._action = plan, self.head.initial_state(), -1, None
+            self.head.start(plan.latent)
+            self._plan, self._decoded, self._action = plan, -1, None
         step = int((now_s - plan.obs_stamp_s) / self.dt + 1e-6)  # tolerate float rounding at period edges
         step = max(step, 0)
-        if step >= self.head.horizon:
+        if step >= self.horizon:
             return TickResult(None, f"plan {plan.seq} expired: {now_s - plan.obs_stamp_s:.3f} s old", plan.seq, step)
         newest_touch = self.touch.newest_stamp()
         if newest_touch is None:
@@ -135,7 +137,7 @@ class ReactiveRuntime:
             features = self.touch.at(t_k)
             if features is None:  # older than the buffer: use the oldest the chunk can have seen
                 features = self.touch.at(now_s)
-            self._action, self._state = self.head.step(plan.latent, features, self._state)
+            self._action = self.head.step(features)
             self._decoded = k
             n += 1
         assert self._action is not None

@@ -34,20 +34,22 @@ class RecordingHead:
 
     def __init__(self) -> None:
         self.seen: list[float] = []
+        self.latent = np.zeros((self.horizon, 3))
+        self.k = 0
 
-    def initial_state(self) -> np.ndarray:
-        return np.zeros(1)
+    def start(self, latent):
+        self.latent, self.k = latent, 0
 
-    def step(self, latent, touch, state):
-        k = int(state[0])
+    def step(self, touch):
         self.seen.append(float(touch[0]))
-        return latent[k] + touch[0] * np.array([0.0, 0.0, 1e-3]), state + 1
+        self.k += 1
+        return self.latent[self.k - 1] + touch[0] * np.array([0.0, 0.0, 1e-3])
 
 
 def _runtime(head=None, max_jump=0.03):
     head = head or RecordingHead()
     slot, touch = PlanSlot(), TouchHistory(dim=2)
-    rt = ReactiveRuntime(head, slot, touch, RATE, ActionGuard(GuardLimits(max_jump_m=max_jump)))
+    rt = ReactiveRuntime(head, slot, touch, RATE, head.horizon, ActionGuard(GuardLimits(max_jump_m=max_jump)))
     return rt, head, slot, touch
 
 
