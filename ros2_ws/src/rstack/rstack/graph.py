@@ -285,6 +285,7 @@ FRANKA = NodeKind(
         "robot_ip": "172.16.0.2",
         "state_rate_hz": 100.0,
         "connect_timeout_s": 10.0,
+        "connect_retry_s": 1.0,
         "dynamics_factor": 0.15,
         "workspace_min": [0.25, -0.35, 0.02],
         "workspace_max": [0.75, 0.35, 0.60],

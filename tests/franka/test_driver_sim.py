@@ -1,0 +1,160 @@
+"""The franky driver against franky-sim over the real libfranka protocol (no ROS).
+
+franky-sim steps a MuJoCo FR3 at 1 kHz of *robot* time; on a loaded machine it runs slower than
+the wall clock, so durations of the arm's own motion are measured on the robot's clock
+(`ArmState.robot_time_s`), and waits on the wall clock are generous.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from hardware.franka import EnvelopeConfig, PoseTarget
+from hardware.franka.driver import ConnectError, DriverConfig, FrankaDriver, Mode
+from tests.helpers.franky_sim_server import FrankySimServer, random_loopback_host
+
+pytestmark = pytest.mark.sim
+
+RATE_HZ = 50.0
+REST_MPS = 0.002
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[FrankaDriver]:
+    with FrankySimServer() as sim:
+        env = EnvelopeConfig(watchdog_timeout_s=0.3, max_speed_mps=0.2)
+        d = FrankaDriver(DriverConfig(sim.host, env, dynamics_factor=0.2)).connect()
+        yield d
+        d.close()
+
+
+def settle(d: FrankaDriver, timeout_s: float = 20.0, rest_polls: int = 15) -> np.ndarray:
+    """Poll until the stream is over (not following) and the arm is at rest for `rest_polls` polls."""
+    deadline = time.monotonic() + timeout_s
+    still = 0
+    while time.monotonic() < deadline:
+        s = d.poll()
+        still = still + 1 if s.speed_mps < REST_MPS and d.mode != Mode.FOLLOWING else 0
+        if still >= rest_polls:
+            return s.position
+        time.sleep(0.02)
+    raise AssertionError(f"arm still moving after {timeout_s}s")
+
+
+def stream(d: FrankaDriver, path, seconds: float) -> list:
+    """Send path(t) at 50 Hz for `seconds` (wall), polling each cycle; return the polled states."""
+    states = []
+    q = d.poll().quaternion
+    t0 = time.monotonic()
+    k = 0
+    while (t := time.monotonic() - t0) < seconds:
+        stream.last_send_s = d.clock()
+        r = d.send_pose(PoseTarget.of(path(t), q, stream.last_send_s))
+        assert r.accepted, r
+        states.append(d.poll())
+        k += 1
+        time.sleep(max(0.0, t0 + k / RATE_HZ - time.monotonic()))
+    return states
+
+
+def test_connect_to_nothing_fails_fast_with_a_clear_error() -> None:
+    cfg = DriverConfig(random_loopback_host(), EnvelopeConfig(), connect_timeout_s=5.0)
+    with pytest.raises(ConnectError, match="Franka robot at 127"):
+        FrankaDriver(cfg).connect()
+
+
+def test_state_is_the_tcp_wrench_not_joint_torques(driver: FrankaDriver) -> None:
+    s = driver.poll()
+    assert s.wrench.shape == (6,) and s.tau_j.shape == (7,) and s.q.shape == (7,)
+    assert 0.3 < s.position[0] < 0.7 and abs(np.linalg.norm(s.quaternion) - 1) < 1e-6
+    assert 0.0 < s.gripper_width_m <= 0.08  # franky-sim serves a gripper
+    assert driver.status()["gripper"] == "ok"
+
+
+def test_target_pose_is_reached_within_2mm(driver: FrankaDriver) -> None:
+    start = settle(driver)
+    goal = start + np.array([0.02, -0.02, -0.02])
+    # Targets are a stream (the watchdog holds a silent stream), so the goal is re-sent at 50 Hz.
+    states = stream(driver, lambda t: goal, seconds=2.0)
+    deadline = time.monotonic() + 20.0
+    while np.linalg.norm(states[-1].position - goal) > 0.002 and time.monotonic() < deadline:
+        states += stream(driver, lambda t: goal, seconds=0.5)
+    assert np.linalg.norm(states[-1].position - goal) < 0.002
+    assert driver.mode == Mode.FOLLOWING
+
+
+def test_50hz_stream_is_followed_without_stopping(driver: FrankaDriver) -> None:
+    start = settle(driver)
+    speed = 0.04  # m/s along y, then the stream ends
+    states = stream(driver, lambda t: start + np.array([0.0, speed * t, 0.0]), seconds=2.0)
+    speeds = np.array([s.speed_mps for s in states])
+    moving = np.flatnonzero(speeds > 0.01)
+    assert moving.size, "the arm never started moving"
+    mid = speeds[moving[0] : len(speeds) - 1]  # from the first motion to the end of the stream
+    assert mid.min() > 0.005, f"arm (nearly) stopped mid-stream: min speed {mid.min():.4f} m/s"
+    assert states[-1].position[1] - start[1] > 0.001  # and it went along +y (a slow sim lags the wall clock)
+
+
+def test_bad_targets_never_move_the_arm(driver: FrankaDriver) -> None:
+    start = settle(driver)
+    q = driver.poll().quaternion
+    now = driver.clock()
+    before = dict(driver.rejections.counts)
+    bad = [
+        PoseTarget.of([np.nan, start[1], start[2]], q, now),
+        PoseTarget.of([0.95, 0.0, 0.3], q, now),  # outside the box (reject mode)
+        PoseTarget.of(start + np.array([0.0, 0.0, 0.01]), q, now - 1.0),  # stale
+        PoseTarget.of(start + np.array([0.0, 0.0, 0.01]), q, now, frame_id="camera"),
+    ]
+    for t in bad:
+        r = driver.send_pose(t)
+        assert not r.accepted
+    t_end = time.monotonic() + 1.0
+    while time.monotonic() < t_end:
+        s = driver.poll()
+        time.sleep(0.02)
+    assert np.linalg.norm(s.position - start) < 5e-4
+    for reason in ("nan_inf", "out_of_workspace", "stale", "wrong_frame"):
+        assert driver.rejections.counts[reason] == before.get(reason, 0) + 1
+
+
+def test_watchdog_holds_when_targets_stop(driver: FrankaDriver) -> None:
+    start = settle(driver)
+    stream(driver, lambda t: start + np.array([0.0, -0.04 * t, 0.0]), seconds=0.6)
+    last_target = stream.last_send_s
+    deadline = time.monotonic() + 5.0
+    while driver.mode == Mode.FOLLOWING and time.monotonic() < deadline:
+        driver.poll()
+        time.sleep(0.01)
+    assert driver.mode == Mode.HOLDING
+    st = driver.status()
+    assert "watchdog" in st["reason"]
+    assert st["since"] - last_target >= 0.3 - 0.01  # never before the timeout
+    held = settle(driver)
+    time.sleep(0.5)
+    assert np.linalg.norm(driver.poll().position - held) < 5e-4  # and it holds
+
+
+def test_safe_stop_rests_within_half_a_second_and_latches_until_reset(driver: FrankaDriver) -> None:
+    start = settle(driver)
+    states = stream(driver, lambda t: start + np.array([0.0, 0.1 * t, 0.0]), seconds=1.2)
+    assert states[-1].speed_mps > 0.005, "needs a moving arm to stop"
+    ok, _ = driver.safe_stop("test")
+    t_call = driver.poll().robot_time_s
+    deadline = time.monotonic() + 10.0
+    while (s := driver.poll()).speed_mps > REST_MPS and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert ok and s.speed_mps <= REST_MPS
+    assert s.robot_time_s - t_call <= 0.5, f"at rest after {s.robot_time_s - t_call:.3f}s of robot time"
+    rest = settle(driver)  # the stop's last few mm of tracking lag settle out
+    r = driver.send_pose(PoseTarget.of(rest + np.array([0.0, 0.0, -0.01]), s.quaternion, driver.clock()))
+    assert not r.accepted and r.reason == "safe_stopped"
+    time.sleep(0.3)
+    assert np.linalg.norm(driver.poll().position - rest) < 5e-4
+    assert driver.reset()[0] and driver.mode == Mode.IDLE
+    r = driver.send_pose(PoseTarget.of(rest + np.array([0.0, 0.0, -0.01]), s.quaternion, driver.clock()))
+    assert r.accepted and np.allclose(r.pose.position, rest + np.array([0.0, 0.0, -0.01]))
