@@ -1,0 +1,1 @@
+"""onnxruntime inference for the policy bundle (no torch needed): bundle loader, sessions, planner, fast head."""

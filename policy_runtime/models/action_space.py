@@ -1,0 +1,105 @@
+"""Action representation: TCP-relative xyz + rot6d + gripper width (numpy only, shared by training and runtime).
+
+Layout of one action (A_DIM = 10): ``[dx, dy, dz, r11, r21, r31, r12, r22, r32, gripper_width]``.
+``dx..dz`` is the target position expressed in the frame of the TCP measured at the observation the
+chunk was planned from; the six ``r`` values are the first two columns of the relative rotation
+``R_tcp^T R_target`` (the continuous 6-D rotation representation); the gripper width (m) is absolute.
+Poses are ``[x, y, z, qx, qy, qz, qw]`` (ROS geometry_msgs quaternion order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+A_DIM = 10
+POSE_DIM = 7
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions ``[..., 4]`` (x, y, z, w) -> rotation matrices ``[..., 3, 3]``."""
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    m = np.stack(
+        [
+            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+        ],
+        axis=-1,
+    )  # fmt: skip
+    return m.reshape((*q.shape[:-1], 3, 3))
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """Rotation matrices ``[..., 3, 3]`` -> unit quaternions ``[..., 4]`` (x, y, z, w), w >= 0."""
+    m = np.asarray(m, dtype=np.float64)
+    flat = m.reshape(-1, 3, 3)
+    out = np.empty((flat.shape[0], 4))
+    for i, r in enumerate(flat):
+        tr = r[0, 0] + r[1, 1] + r[2, 2]
+        if tr > 0:
+            s = 2.0 * np.sqrt(tr + 1.0)
+            out[i] = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
+        elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
+            s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
+            out[i] = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
+        elif r[1, 1] > r[2, 2]:
+            s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
+            out[i] = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
+        else:
+            s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
+            out[i] = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
+    out *= np.where(out[:, 3:4] < 0, -1.0, 1.0)
+    return out.reshape((*m.shape[:-2], 4))
+
+
+def matrix_to_rot6d(m: np.ndarray) -> np.ndarray:
+    """Rotation matrices ``[..., 3, 3]`` -> first two columns ``[..., 6]``."""
+    return np.concatenate([m[..., :, 0], m[..., :, 1]], axis=-1)
+
+
+def rot6d_to_matrix(r: np.ndarray) -> np.ndarray:
+    """6-D rotations ``[..., 6]`` -> rotation matrices by Gram-Schmidt (robust to small decoding errors)."""
+    r = np.asarray(r, dtype=np.float64)
+    a, b = r[..., :3], r[..., 3:6]
+    c1 = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-9)
+    b = b - np.sum(c1 * b, axis=-1, keepdims=True) * c1
+    c2 = b / np.maximum(np.linalg.norm(b, axis=-1, keepdims=True), 1e-9)
+    c3 = np.cross(c1, c2)
+    return np.stack([c1, c2, c3], axis=-1)
+
+
+def absolute_to_relative(targets: np.ndarray, tcp_pose: np.ndarray) -> np.ndarray:
+    """Absolute actions ``[..., 10]`` (base-frame xyz + rot6d + gripper) -> relative to one TCP pose ``[7]``."""
+    targets = np.asarray(targets, dtype=np.float64)
+    r_tcp = quat_to_matrix(tcp_pose[3:7])
+    rel = np.empty_like(targets)
+    rel[..., :3] = (targets[..., :3] - tcp_pose[:3]) @ r_tcp  # R^T (p - p_tcp), row-vector form
+    rel[..., 3:9] = matrix_to_rot6d(r_tcp.T @ rot6d_to_matrix(targets[..., 3:9]))
+    rel[..., 9] = targets[..., 9]
+    return rel
+
+
+def relative_to_absolute(actions: np.ndarray, tcp_pose: np.ndarray) -> np.ndarray:
+    """Inverse of `absolute_to_relative`: decoded actions ``[..., 10]`` -> base-frame actions ``[..., 10]``."""
+    actions = np.asarray(actions, dtype=np.float64)
+    r_tcp = quat_to_matrix(tcp_pose[3:7])
+    out = np.empty_like(actions)
+    out[..., :3] = actions[..., :3] @ r_tcp.T + tcp_pose[:3]
+    out[..., 3:9] = matrix_to_rot6d(r_tcp @ rot6d_to_matrix(actions[..., 3:9]))
+    out[..., 9] = actions[..., 9]
+    return out
+
+
+def pose_to_action(pose: np.ndarray, gripper_width: np.ndarray) -> np.ndarray:
+    """Poses ``[..., 7]`` and widths ``[...]`` -> absolute actions ``[..., 10]``."""
+    pose = np.asarray(pose, dtype=np.float64)
+    rot = matrix_to_rot6d(quat_to_matrix(pose[..., 3:7]))
+    return np.concatenate([pose[..., :3], rot, np.asarray(gripper_width, np.float64)[..., None]], axis=-1)
+
+
+def action_to_pose(action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Absolute actions ``[..., 10]`` -> (poses ``[..., 7]`` xyz + quaternion xyzw, gripper widths ``[...]``)."""
+    q = matrix_to_quat(rot6d_to_matrix(action[..., 3:9]))
+    return np.concatenate([action[..., :3], q], axis=-1), action[..., 9]

@@ -1,0 +1,1 @@
+"""Training of the Reactive Diffusion Policy: config, zarr dataset, normalizer, trainer, checkpoints."""
