@@ -38,7 +38,6 @@ setup(
     description="rclpy nodes, graph description, launcher and CLI of the robot control stack",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [f"{name} = {target}" for name, target in NODES.items()]
-        + ["rstack = rstack.cli:main"],
+        "console_scripts": [f"{name} = {target}" for name, target in NODES.items()] + ["rstack = rstack.cli:main"],
     },
 )
