@@ -55,6 +55,12 @@ class DriverConfig:
     collision_force_n: float = 60.0
     collision_torque_nm: float = 40.0
     use_gripper: bool = True
+    # Re-plan the running motion at most this often (0: on every target). Targets arriving sooner are
+    # kept, and the newest is sent when the period is up (from `poll`). franky seeds each preempting
+    # trajectory with the robot's reported commanded velocity/acceleration; franky-sim reports those
+    # through a 0.95 low-pass, so preempting it much faster than ~10 Hz makes the simulated arm
+    # oscillate and run away (bench/bench_franka.py --replan). The real robot reports them exactly.
+    min_replan_period_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,8 @@ class FrankaDriver:
         self._force_reaction_fired = threading.Event()
         self._last_state: ArmState | None = None
         self._sent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._pending: tuple[PoseTarget, np.ndarray] | None = None
+        self._last_replan = -np.inf
         self.robot: Any = None
         self.gripper: Any = None
         self.gripper_status = "not connected"
@@ -238,6 +246,12 @@ class FrankaDriver:
             if self._mode == Mode.FOLLOWING and self.watchdog.expired(now):
                 ms = self.config.envelope.watchdog_timeout_s * 1000
                 self._hold(f"watchdog: no fresh target for {ms:.0f} ms")
+            pending = self._pending
+            if pending is not None and self._mode == Mode.FOLLOWING:
+                if now - self._last_replan >= self.config.min_replan_period_s:
+                    self._issue(*pending, now)
+            else:
+                self._pending = None
             self._last_state = state
             return state
 
@@ -283,26 +297,36 @@ class FrankaDriver:
                 # The stream repeats the running target: keep the motion, no needless re-planning.
                 self.accepted += 1
                 return SendResult(True, pose=d.pose, clipped=d.clipped)
-            cart = franky.CartesianState(
-                pose=franky.RobotPose(franky.Affine(d.pose.position, d.pose.quaternion)),
-                velocity=franky.RobotVelocity(franky.Twist(d.velocity, np.zeros(3))),
-            )
-            motion = franky.CartesianMotion(cart, franky.ReferenceType.Absolute, return_when_finished=False)
-            motion.add_reaction(self._force_reaction())
-            try:
-                self.robot.move(motion, asynchronous=True)
-            except FRANKY_FAULTS as exc:  # a stored reflex surfaces here
-                self._enter_error(exc)
-                return self._reject("franky_error", str(exc))
-            except Exception as exc:  # e.g. the trajectory planner refused this target: keep the running motion
-                self.envelope.forget()
-                return self._reject("planner_error", f"{type(exc).__name__}: {exc}")
-            self._sent = (d.pose.position.copy(), d.pose.quaternion.copy(), d.velocity.copy())
+            if now - self._last_replan < self.config.min_replan_period_s and self._mode == Mode.FOLLOWING:
+                self._pending = (d.pose, d.velocity)  # sent by poll() when the re-plan period is up
+            elif (failed := self._issue(d.pose, d.velocity, now)) is not None:
+                return failed
             self.accepted += 1
             self.clipped += int(d.clipped)
-            if self._mode != Mode.FOLLOWING:
-                self._set_mode(Mode.FOLLOWING, "following Cartesian targets")
             return SendResult(True, pose=d.pose, clipped=d.clipped)
+
+    def _issue(self, pose: PoseTarget, velocity: np.ndarray, now: float) -> SendResult | None:
+        """Preempt the running motion with this (already checked) target; a SendResult only on failure."""
+        self._pending = None
+        self._last_replan = now
+        cart = franky.CartesianState(
+            pose=franky.RobotPose(franky.Affine(pose.position, pose.quaternion)),
+            velocity=franky.RobotVelocity(franky.Twist(velocity, np.zeros(3))),
+        )
+        motion = franky.CartesianMotion(cart, franky.ReferenceType.Absolute, return_when_finished=False)
+        motion.add_reaction(self._force_reaction())
+        try:
+            self.robot.move(motion, asynchronous=True)
+        except FRANKY_FAULTS as exc:  # a stored reflex surfaces here
+            self._enter_error(exc)
+            return self._reject("franky_error", str(exc))
+        except Exception as exc:  # e.g. the trajectory planner refused this target: keep the running motion
+            self.envelope.forget()
+            return self._reject("planner_error", f"{type(exc).__name__}: {exc}")
+        self._sent = (pose.position.copy(), pose.quaternion.copy(), velocity.copy())
+        if self._mode != Mode.FOLLOWING:
+            self._set_mode(Mode.FOLLOWING, "following Cartesian targets")
+        return None
 
     def _same_as_sent(self, pose: PoseTarget, velocity: np.ndarray) -> bool:
         if self._sent is None or self.robot.current_control_signal_type != franky.ControlSignalType.CartesianPose:
@@ -397,7 +421,7 @@ class FrankaDriver:
             self.robot.stop()
 
     def _hold(self, reason: str) -> None:
-        self._sent = None
+        self._sent = self._pending = None
         self.watchdog.disarm()
         self.envelope.forget()
         try:
@@ -408,7 +432,7 @@ class FrankaDriver:
         self._set_mode(Mode.HOLDING, reason)
 
     def _safe_stop(self, reason: str) -> None:
-        self._sent = None
+        self._sent = self._pending = None
         self.watchdog.disarm()
         self.envelope.forget()
         self._set_mode(Mode.STOPPED, reason)

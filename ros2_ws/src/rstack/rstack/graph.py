@@ -286,6 +286,7 @@ FRANKA = NodeKind(
         "state_rate_hz": 100.0,
         "connect_timeout_s": 10.0,
         "connect_retry_s": 1.0,
+        "min_replan_period_s": 0.0,
         "dynamics_factor": 0.15,
         "workspace_min": [0.25, -0.35, 0.02],
         "workspace_max": [0.75, 0.35, 0.60],
@@ -488,7 +489,8 @@ PROFILES: dict[str, Profile] = {
         "Sim-in-the-loop: franky-sim + MuJoCo world behind the same topics as the robot",
         nodes=(
             NodeInstance("sim_world", SIM_WORLD),
-            NodeInstance("franka", FRANKA, {"robot_ip": "127.0.0.1"}),
+            # franky-sim needs slower re-planning than the real arm (see DriverConfig.min_replan_period_s).
+            NodeInstance("franka", FRANKA, {"robot_ip": "127.0.0.1", "min_replan_period_s": 0.15}),
         ),
         tactile_sensors=("tool",),
     ),

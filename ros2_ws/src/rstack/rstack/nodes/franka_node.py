@@ -40,6 +40,7 @@ class FrankaNode(GraphNode):
             collision_force_n=float(p["collision_force_n"]),
             collision_torque_nm=float(p["collision_torque_nm"]),
             use_gripper=bool(p["use_gripper"]),
+            min_replan_period_s=float(p["min_replan_period_s"]),
         )
         self.driver = self._connect(cfg, float(p["connect_retry_s"]))
         self.get_logger().info(
