@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.helpers (not installed)
 
 from hardware.franka import EnvelopeConfig, PoseTarget
 from hardware.franka.driver import DriverConfig, FrankaDriver
@@ -107,11 +107,42 @@ def bench_driver(host: str, trials: int) -> None:
     d.close()
 
 
+def bench_replan(host: str, periods: list[float], seconds: float = 4.0, rate_hz: float = 60.0) -> None:
+    """Tracking error on franky-sim when a target 5 cm below is streamed at `rate_hz`, per re-plan period."""
+    env = EnvelopeConfig(watchdog_timeout_s=1.0, max_step_m=0.2)
+    for period in periods:
+        d = FrankaDriver(DriverConfig(host, env, dynamics_factor=0.15, min_replan_period_s=period)).connect()
+        start = d.poll()
+        goal = start.position + np.array([0.0, 0.0, -0.05])
+        errs = []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            d.send_pose(PoseTarget.of(goal + np.array([0.0, 0.0, 1e-4 * np.sin(40 * (time.monotonic() - t0))]),
+                                      start.quaternion, d.clock()))  # fmt: skip
+            s = d.poll()
+            if time.monotonic() - t0 > seconds / 2:
+                errs.append(float(np.linalg.norm(s.position - goal)))
+            time.sleep(1.0 / rate_hz)
+        print(
+            f"[replan] min_replan_period_s={period:.2f}: streamed at {rate_hz:.0f} Hz, tracking error over the "
+            f"last {seconds / 2:.0f} s median {np.median(errs) * 1e3:.1f} mm, max {np.max(errs) * 1e3:.1f} mm"
+        )
+        d.safe_stop("bench")
+        d.reset()
+        d.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--replan", action="store_true", help="only compare re-plan periods on franky-sim")
     a = ap.parse_args()
+    if a.replan:
+        for period in (0.0, 0.05, 0.15):
+            with FrankySimServer() as sim:
+                bench_replan(sim.host, [period])
+        return
     with FrankySimServer() as sim:
         bench_driver(sim.host, a.trials)
     with FrankySimServer() as sim:

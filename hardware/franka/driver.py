@@ -55,7 +55,7 @@ class DriverConfig:
     collision_force_n: float = 60.0
     collision_torque_nm: float = 40.0
     use_gripper: bool = True
-    # Re-plan the running motion at most this often (0: on every target). Targets arriving sooner are
+    # Re-plan the running motion at most this often, in robot time (0: on every target). Targets arriving sooner are
     # kept, and the newest is sent when the period is up (from `poll`). franky seeds each preempting
     # trajectory with the robot's reported commanded velocity/acceleration; franky-sim reports those
     # through a 0.95 low-pass, so preempting it much faster than ~10 Hz makes the simulated arm
@@ -248,8 +248,8 @@ class FrankaDriver:
                 self._hold(f"watchdog: no fresh target for {ms:.0f} ms")
             pending = self._pending
             if pending is not None and self._mode == Mode.FOLLOWING:
-                if now - self._last_replan >= self.config.min_replan_period_s:
-                    self._issue(*pending, now)
+                if state.robot_time_s - self._last_replan >= self.config.min_replan_period_s:
+                    self._issue(*pending, state.robot_time_s)
             else:
                 self._pending = None
             self._last_state = state
@@ -297,18 +297,19 @@ class FrankaDriver:
                 # The stream repeats the running target: keep the motion, no needless re-planning.
                 self.accepted += 1
                 return SendResult(True, pose=d.pose, clipped=d.clipped)
-            if now - self._last_replan < self.config.min_replan_period_s and self._mode == Mode.FOLLOWING:
+            robot_now = meas.robot_time_s
+            if robot_now - self._last_replan < self.config.min_replan_period_s and self._mode == Mode.FOLLOWING:
                 self._pending = (d.pose, d.velocity)  # sent by poll() when the re-plan period is up
-            elif (failed := self._issue(d.pose, d.velocity, now)) is not None:
+            elif (failed := self._issue(d.pose, d.velocity, robot_now)) is not None:
                 return failed
             self.accepted += 1
             self.clipped += int(d.clipped)
             return SendResult(True, pose=d.pose, clipped=d.clipped)
 
-    def _issue(self, pose: PoseTarget, velocity: np.ndarray, now: float) -> SendResult | None:
+    def _issue(self, pose: PoseTarget, velocity: np.ndarray, robot_now: float) -> SendResult | None:
         """Preempt the running motion with this (already checked) target; a SendResult only on failure."""
         self._pending = None
-        self._last_replan = now
+        self._last_replan = robot_now
         cart = franky.CartesianState(
             pose=franky.RobotPose(franky.Affine(pose.position, pose.quaternion)),
             velocity=franky.RobotVelocity(franky.Twist(velocity, np.zeros(3))),
