@@ -1,0 +1,189 @@
+"""The policy as the policy node runs it, minus ROS: observations in, targets and monitor features out.
+
+- Sensor samples are pushed with their capture stamps into one `ObsSync` (cameras, TCP pose, gripper
+  width, touch). The planner thread asks it for `obs_steps` observations `obs_stride` control periods
+  apart, ending at "now"; a missing, stale or skewed stream is a reason to hold, never a guess.
+- The planner runs `engine.planner_step` (full DDIM or streaming) for B samples in one batch; sample 0 is
+  executed, all B are decoded to absolute end-effector positions for the failure monitor.
+- The fast loop ticks `ReactiveRuntime` at the control rate with the touch history, and sends only
+  targets that passed the `ActionGuard`.
+- A non-finite sample (NaN/Inf pose, width or touch) is dropped and counted, never buffered: the
+  networks do not reliably propagate NaN (onnxruntime's GRU turns a NaN input into finite output), so
+  bad data is stopped at the door, and its stream then goes stale and the policy holds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from policy_runtime.engine.policy_engine import PolicyEngine, planner_step
+from policy_runtime.models.action_space import action_to_pose, relative_to_absolute
+from policy_runtime.obs_sync import ObsSync
+from policy_runtime.runtime.guard import ActionGuard, GuardLimits
+from policy_runtime.runtime.loops import FastLoop, PlannerLoop
+from policy_runtime.runtime.plan import Plan, PlanSlot
+from policy_runtime.runtime.reactive import ReactiveRuntime, TickResult, TouchHistory
+from policy_runtime.training.dataset import resize_image
+
+TCP, GRIPPER, TOUCH = "tcp_pose", "gripper_width", "touch"
+
+
+def rdp_action_to_target(action: np.ndarray, base_pose: np.ndarray) -> np.ndarray:
+    """Decoded action [10] relative to the TCP at the observation -> [x, y, z, qx, qy, qz, qw, gripper_width]."""
+    pose, width = action_to_pose(relative_to_absolute(action, base_pose))
+    return np.concatenate([pose, [float(width)]])
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    control_rate_hz: float = 24.0
+    planner_rate_hz: float = 6.0
+    num_samples: int = 16
+    streaming: bool = False
+    max_skew_s: float = 0.1
+    max_age_s: float = 0.25
+    max_action_jump_m: float = 0.03
+    seed: int = 0
+
+
+class PolicyRunner:
+    """Owns the observation buffer, the planner thread and the fast-head thread."""
+
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        config: RunnerConfig,
+        clock: Callable[[], float],
+        publish_target: Callable[[np.ndarray, float], None],
+        publish_features: Callable[[int, np.ndarray, np.ndarray], None],
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self.publish_target = publish_target
+        self.publish_features = publish_features
+        s = engine.bundle.shapes
+        self.cameras = list(engine.cameras)
+        self.image_size = (int(s["image_size"][0]), int(s["image_size"][1]))
+        self.obs_steps = int(s["obs_steps"])
+        self.obs_dt = int(s["obs_stride"]) / config.control_rate_hz
+        self.touch_dim = int(s["touch_dim"])
+        streams = [f"img_{c}" for c in self.cameras] + [TCP, GRIPPER, TOUCH]
+        self.sync = ObsSync(streams, max_skew_s=config.max_skew_s, max_age_s=config.max_age_s, history=64)
+        self.touch = TouchHistory(self.touch_dim, capacity=512)
+        self.slot = PlanSlot()
+        self.guard = ActionGuard(GuardLimits(max_jump_m=config.max_action_jump_m))
+        self.runtime = ReactiveRuntime(
+            engine.fast_head(),
+            self.slot,
+            self.touch,
+            config.control_rate_hz,
+            int(s["horizon"]),
+            self.guard,
+            to_target=rdp_action_to_target,
+            max_touch_age_s=config.max_age_s,
+        )
+        self.rng = np.random.default_rng(config.seed)
+        self.stream = engine.streaming_buffer(config.num_samples, self.rng) if config.streaming else None
+        self.step = 0
+        self.hold_reason = "starting"
+        self.holds: dict[str, int] = {}
+        self.bad_inputs: dict[str, int] = {}
+        self.sent = 0
+        self._tcp_xyz: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.planner = PlannerLoop(self.plan_once, self.slot, config.planner_rate_hz)
+        self.fast = FastLoop(
+            self.runtime, config.control_rate_hz, self._send, self._hold, now=clock, measured_xyz=lambda: self._tcp_xyz
+        )
+
+    # ------------------------------------------------------------------ inputs (any thread)
+    def _finite(self, stream: str, value: np.ndarray | float) -> bool:
+        if np.all(np.isfinite(value)):
+            return True
+        with self._lock:
+            self.bad_inputs[stream] = self.bad_inputs.get(stream, 0) + 1
+        return False
+
+    def push_image(self, camera: str, stamp_s: float, rgb: np.ndarray) -> None:
+        self.sync.push(f"img_{camera}", stamp_s, resize_image(rgb, self.image_size))
+
+    def push_tcp_pose(self, stamp_s: float, pose: np.ndarray) -> None:
+        if self._finite(TCP, pose):
+            self.sync.push(TCP, stamp_s, pose)
+            self._tcp_xyz = pose[:3]
+
+    def push_gripper_width(self, stamp_s: float, width_m: float) -> None:
+        if self._finite(GRIPPER, width_m):
+            self.sync.push(GRIPPER, stamp_s, float(width_m))
+
+    def push_touch(self, stamp_s: float, features: np.ndarray) -> None:
+        if features.shape != (self.touch_dim,):
+            raise ValueError(f"touch features must have shape ({self.touch_dim},), got {features.shape}")
+        if self._finite(TOUCH, features):
+            self.sync.push(TOUCH, stamp_s, features)
+            self.touch.push(stamp_s, features)
+
+    # ------------------------------------------------------------------ planner thread
+    def plan_once(self) -> Plan | str:
+        """One planner step at the current time, or the reason there is none."""
+        now = self.clock()
+        obs = []
+        for k in range(self.obs_steps - 1, -1, -1):
+            res = self.sync.query(now - k * self.obs_dt)
+            if not res.ok:
+                return f"observation {res.reason}: {res.detail}"
+            obs.append(res)
+        images = {c: np.stack([o.values[f"img_{c}"] for o in obs]) for c in self.cameras}
+        proprio = np.array([[*o.values[TCP][:3], o.values[GRIPPER]] for o in obs], dtype=np.float32)
+        touch = np.stack([o.values[TOUCH] for o in obs]).astype(np.float32)
+        out = planner_step(
+            self.engine, images, proprio, touch, self.rng, num_samples=self.config.num_samples, stream=self.stream
+        )
+        base_pose = np.asarray(obs[-1].values[TCP], dtype=np.float64)
+        chunks_xyz = relative_to_absolute(out.sampled_actions, base_pose)[..., :3].astype(np.float32)
+        self.step += 1
+        self.publish_features(self.step, out.obs_emb, chunks_xyz)
+        obs_stamp = max(obs[-1].stamps.values())
+        return Plan(out.latent, obs_stamp, base_pose, self.step, self.clock(), {"evaluations": out.evaluations})
+
+    # ------------------------------------------------------------------ fast thread
+    def _send(self, target: np.ndarray, result: TickResult) -> None:
+        self.hold_reason = ""
+        self.sent += 1
+        self.publish_target(target, self.clock())
+
+    def _hold(self, reason: str) -> None:
+        self.hold_reason = reason
+        key = reason.split(":", 1)[0]
+        with self._lock:
+            self.holds[key] = self.holds.get(key, 0) + 1
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.planner.start()
+        self.fast.start()
+
+    def stop(self) -> None:
+        self.fast.stop()
+        self.planner.stop()
+        self.fast.join(timeout=2.0)
+        self.planner.join(timeout=5.0)
+
+    def status(self) -> dict[str, float | str | int]:
+        jitter = self.fast.jitter_ms()
+        lat = np.asarray(self.planner.latencies_s) * 1e3
+        return {
+            "planner_step": self.step,
+            "targets_sent": self.sent,
+            "hold_reason": self.hold_reason or self.planner.last_reason,
+            "planner_errors": self.planner.errors,
+            "planner_ms_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+            "fast_jitter_ms_p99": float(np.percentile(jitter, 99)) if jitter.size else float("nan"),
+            "guard_rejections": sum(self.guard.rejections.values()),
+            "bad_inputs": sum(self.bad_inputs.values()),
+        }

@@ -1,0 +1,104 @@
+"""The policy runner on a real exported bundle: observation gating, planner features, guarded targets."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from policy_runtime.engine.policy_engine import PolicyEngine
+from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
+
+POSE = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
+
+
+class Outputs:
+    def __init__(self) -> None:
+        self.targets: list[np.ndarray] = []
+        self.features: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    def target(self, target: np.ndarray, _t: float) -> None:
+        self.targets.append(target.copy())
+
+    def feature(self, step: int, emb: np.ndarray, chunks: np.ndarray) -> None:
+        self.features.append((step, emb, chunks))
+
+
+@pytest.fixture(scope="module")
+def engine(bundle_dir) -> PolicyEngine:
+    return PolicyEngine(bundle_dir)
+
+
+def _runner(engine, clock, out, **cfg) -> PolicyRunner:
+    return PolicyRunner(engine, RunnerConfig(num_samples=4, **cfg), clock, out.target, out.feature)
+
+
+def _push_all(r: PolicyRunner, t: float, touch: np.ndarray | None = None, image_hw=(240, 320)) -> None:
+    for cam in r.cameras:
+        r.push_image(cam, t, np.full((*image_hw, 3), 120, np.uint8))
+    r.push_tcp_pose(t, POSE)
+    r.push_gripper_width(t, 0.04)
+    r.push_touch(t, np.zeros(r.touch_dim, np.float32) if touch is None else touch)
+
+
+def test_planner_waits_for_every_stream_then_publishes_monitor_features(engine):
+    now = [100.0]
+    out = Outputs()
+    r = _runner(engine, lambda: now[0], out)
+    assert r.plan_once().startswith("observation missing")
+    for k in range(3):  # three capture times, obs_stride apart, the last one just before "now"
+        _push_all(r, 100.0 - (2 - k) * r.obs_dt - 0.01)
+    r.push_tcp_pose(99.0, POSE)  # an old, out-of-order sample does not disturb the newest
+    plan = r.plan_once()
+    assert not isinstance(plan, str), plan
+    assert plan.latent.shape == tuple(engine.latent_shape) and plan.seq == 1
+    assert plan.obs_stamp_s == pytest.approx(99.99)
+    step, emb, chunks = out.features[-1]
+    assert step == 1 and emb.ndim == 1 and chunks.shape == (4, engine.horizon, 3)
+    assert np.all(np.isfinite(chunks))
+    now[0] = 100.0 + 1.0  # a second later nothing new arrived: stale, hold
+    assert r.plan_once().startswith("observation stale")
+
+
+def test_wrong_touch_dimension_is_refused(engine):
+    r = _runner(engine, time.time, Outputs())
+    with pytest.raises(ValueError, match=r"touch features must have shape"):
+        r.push_touch(0.0, np.zeros(r.touch_dim + 1, np.float32))
+
+
+def test_running_policy_sends_only_guarded_targets_and_holds_on_bad_touch(engine):
+    out = Outputs()
+    r = _runner(engine, time.time, out, planner_rate_hz=5.0, control_rate_hz=30.0, max_action_jump_m=0.5)
+    bad = threading.Event()
+    stop = threading.Event()
+
+    def feed():
+        while not stop.is_set():
+            touch = np.full(r.touch_dim, np.nan, np.float32) if bad.is_set() else None
+            _push_all(r, time.time(), touch)
+            time.sleep(1 / 30)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    r.start()
+    try:
+        deadline = time.time() + 60
+        while len(out.targets) < 10 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(out.targets) >= 10, r.status()
+        for tgt in out.targets:
+            assert tgt.shape == (8,) and np.all(np.isfinite(tgt))
+            assert abs(np.linalg.norm(tgt[3:7]) - 1.0) < 1e-6
+        bad.set()  # NaN touch from now on: dropped at the door, the touch stream goes stale, the policy holds
+        time.sleep(r.config.max_age_s + 0.1)
+        n_before = len(out.targets)
+        time.sleep(1.0)
+        assert len(out.targets) == n_before, "a target was sent while the touch input was NaN"
+        assert r.bad_inputs.get("touch", 0) > 10, r.bad_inputs
+        assert r.holds.get("touch stale", 0) > 0, r.holds
+    finally:
+        stop.set()
+        r.stop()
+        feeder.join(2)
