@@ -349,17 +349,27 @@ TACTILE = NodeKind(
 POLICY = NodeKind(
     "policy_node",
     "Reactive Diffusion Policy: slow latent planner + fast tactile-reactive head, from ONNX",
-    publishes=(FRANKA_TARGET_POSE, POLICY_EMBEDDING, POLICY_SAMPLED_CHUNKS, POLICY_STATUS, DIAGNOSTICS),
-    subscribes=(CAMERA_IMAGE, FRANKA_EE_POSE, FRANKA_WRENCH, FRANKA_GRIPPER_STATE, TACTILE_EMBEDDING),
+    publishes=(
+        FRANKA_TARGET_POSE,
+        FRANKA_GRIPPER_COMMAND,
+        POLICY_EMBEDDING,
+        POLICY_SAMPLED_CHUNKS,
+        POLICY_STATUS,
+        DIAGNOSTICS,
+    ),
+    subscribes=(CAMERA_IMAGE, FRANKA_EE_POSE, FRANKA_GRIPPER_STATE, TACTILE_EMBEDDING),
     parameters={
         "policy_dir": "",
         "control_rate_hz": 24.0,
         "planner_rate_hz": 6.0,
         "streaming": False,
-        "num_samples": 64,
+        "num_samples": 16,
         "max_skew_s": 0.1,
         "max_age_s": 0.25,
         "max_action_jump_m": 0.03,
+        "tactile_sensor": "left",
+        "frame_id": "base",
+        "gripper_deadband_m": 0.005,
     },
 )
 FIPER = NodeKind(

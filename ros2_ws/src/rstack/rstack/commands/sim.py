@@ -118,6 +118,7 @@ def run_expert(args: argparse.Namespace) -> int:
         return 2
 
     import rclpy
+    from rclpy.executors import ExternalShutdownException
     from tqdm import tqdm
 
     from rstack.nodes.expert_node import ExpertNode, run_episodes
@@ -144,12 +145,13 @@ def run_expert(args: argparse.Namespace) -> int:
 
             try:
                 run_episodes(node, args.episodes, progress)
-            except (TimeoutError, RuntimeError) as exc:
-                print(f"rstack sim expert: stopped: {exc}", file=sys.stderr)
+            except (TimeoutError, RuntimeError, KeyboardInterrupt, ExternalShutdownException) as exc:
+                print(f"rstack sim expert: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
             finally:
                 bar.close()
                 node.destroy_node()
-                rclpy.shutdown()
+                if rclpy.ok():
+                    rclpy.shutdown()
             for o in outcomes:
                 print(
                     f"episode {o['episode']:3d} seed {o['seed']}: {o['kind']:12s} t={o['time_s']:6.2f} s "

@@ -28,6 +28,7 @@ from hardware.teleop import (
     open_spacemouse,
 )
 from rstack import graph
+from rstack.msg_convert import array_to_pose, pose_to_array
 from rstack.node_support import ERROR, OK, GraphNode, run_node
 
 _EPISODE_SERVICES = {
@@ -36,11 +37,6 @@ _EPISODE_SERVICES = {
     EpisodeKey.FAILURE: graph.RECORDER_STOP_FAILURE,
     EpisodeKey.DISCARD: graph.RECORDER_DISCARD,
 }
-
-
-def pose_to_array(msg: PoseStamped) -> np.ndarray:
-    p, q = msg.pose.position, msg.pose.orientation
-    return np.array([p.x, p.y, p.z, q.x, q.y, q.z, q.w])
 
 
 class TeleopNode(GraphNode):
@@ -125,13 +121,7 @@ class TeleopNode(GraphNode):
         target = self.integrator.step(cmd, self.measured, time.monotonic(), 1.0 / self.params["rate_hz"])
         if target is None:
             return
-        msg = PoseStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.params["frame_id"]
-        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in target[:3])
-        q = msg.pose.orientation
-        q.x, q.y, q.z, q.w = (float(v) for v in target[3:7])
-        self.target_pub.publish(msg)
+        self.target_pub.publish(array_to_pose(target, self.get_clock().now().to_msg(), self.params["frame_id"]))
         self.sent += 1
 
     def _toggle_gripper(self) -> None:

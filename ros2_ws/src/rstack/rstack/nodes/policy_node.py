@@ -1,0 +1,116 @@
+"""policy node: the Reactive Diffusion Policy from an ONNX bundle, on the graph's topics.
+
+Thin: converts messages into `PolicyRunner` pushes (with their capture stamps) and its outputs into
+messages. The planner and the fast head run on the runner's own threads; this node's callbacks only
+copy data in. Targets go to the arm node, whose safety envelope checks them again.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from std_msgs.msg import Float64MultiArray, String
+
+from hardware.tactile.layout import stamp_from_labels
+from policy_runtime.engine.bundle import BundleError
+from policy_runtime.engine.policy_engine import PolicyEngine
+from policy_runtime.fiper.messages import encode_chunks, encode_embedding
+from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
+from rstack import graph
+from rstack.msg_convert import array_to_pose, float_array_msg, image_to_rgb, pose_to_array
+from rstack.node_support import OK, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
+
+
+class PolicyNode(GraphNode):
+    def __init__(self) -> None:
+        super().__init__(graph.POLICY, "policy")
+        p = self.params
+        if not p["policy_dir"]:
+            raise ValueError("parameter policy_dir: no policy bundle given (a directory with bundle.json)")
+        try:
+            engine = PolicyEngine(p["policy_dir"])
+        except (BundleError, ValueError, OSError) as exc:
+            raise ValueError(f"parameter policy_dir: {exc}") from None
+        self.runner = PolicyRunner(
+            engine,
+            RunnerConfig(
+                control_rate_hz=p["control_rate_hz"],
+                planner_rate_hz=p["planner_rate_hz"],
+                num_samples=p["num_samples"],
+                streaming=p["streaming"],
+                max_skew_s=p["max_skew_s"],
+                max_age_s=p["max_age_s"],
+                max_action_jump_m=p["max_action_jump_m"],
+            ),
+            clock=self._now,
+            publish_target=self._publish_target,
+            publish_features=self._publish_features,
+        )
+        self.frame_id = p["frame_id"]
+        self.last_width: float | None = None
+        self.target_pub = self.graph_publisher(graph.FRANKA_TARGET_POSE)
+        self.gripper_pub = self.graph_publisher(graph.FRANKA_GRIPPER_COMMAND)
+        self.emb_pub = self.graph_publisher(graph.POLICY_EMBEDDING)
+        self.chunk_pub = self.graph_publisher(graph.POLICY_SAMPLED_CHUNKS)
+        self.status_pub = self.graph_publisher(graph.POLICY_STATUS)
+        for cam in self.runner.cameras:
+            self.graph_subscription(graph.CAMERA_IMAGE, lambda m, c=cam: self._on_image(c, m), name=cam)
+        self.graph_subscription(graph.FRANKA_EE_POSE, self._on_pose)
+        self.graph_subscription(graph.FRANKA_GRIPPER_STATE, self._on_gripper)
+        self.graph_subscription(graph.TACTILE_EMBEDDING, self._on_touch, name=p["tactile_sensor"])
+        self.add_diagnostic(self._diagnostic)
+        self.create_timer(1.0, self._publish_status)
+        self.runner.start()
+        self.get_logger().info(
+            f"policy from {p['policy_dir']} on {engine.providers[0]}: cameras {self.runner.cameras}, "
+            f"planner {p['planner_rate_hz']} Hz ({'streaming' if p['streaming'] else 'full DDIM'}, "
+            f"B={p['num_samples']}), control {p['control_rate_hz']} Hz"
+        )
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ------------------------------------------------------------------ inputs
+    def _on_image(self, camera: str, msg) -> None:
+        self.runner.push_image(camera, stamp_to_s(msg.header.stamp), image_to_rgb(msg))
+
+    def _on_pose(self, msg) -> None:
+        self.runner.push_tcp_pose(stamp_to_s(msg.header.stamp), pose_to_array(msg))
+
+    def _on_gripper(self, msg) -> None:
+        if msg.position:
+            self.runner.push_gripper_width(stamp_to_s(msg.header.stamp), float(msg.position[0]))
+
+    def _on_touch(self, msg) -> None:
+        stamp = stamp_from_labels([d.label for d in msg.layout.dim])
+        if stamp is None:  # no capture stamp: cannot be aligned, so it is not used
+            return
+        self.runner.push_touch(stamp, np.asarray(msg.data, np.float32))
+
+    # ------------------------------------------------------------------ outputs
+    def _publish_target(self, target: np.ndarray, t: float) -> None:
+        self.target_pub.publish(array_to_pose(target[:7], s_to_stamp(t), self.frame_id))
+        width = float(target[7])
+        if self.last_width is None or abs(width - self.last_width) > self.params["gripper_deadband_m"]:
+            self.gripper_pub.publish(Float64MultiArray(data=[width, 0.05, 0.0]))
+            self.last_width = width
+
+    def _publish_features(self, step: int, embedding: np.ndarray, chunks: np.ndarray) -> None:
+        self.emb_pub.publish(float_array_msg(*encode_embedding(step, embedding)))
+        self.chunk_pub.publish(float_array_msg(*encode_chunks(step, chunks)))
+
+    def _publish_status(self) -> None:
+        self.status_pub.publish(String(data=json.dumps(self.runner.status())))
+
+    def _diagnostic(self):
+        st = self.runner.status()
+        reason = str(st["hold_reason"])
+        return self.status(WARN if reason else OK, f"holding: {reason}" if reason else "running", st)
+
+    def close(self) -> None:
+        self.runner.stop()
+
+
+def main() -> None:
+    raise SystemExit(run_node(PolicyNode))

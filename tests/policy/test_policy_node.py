@@ -1,0 +1,110 @@
+"""The policy node as a real process on a real bundle: sensors in over DDS, targets and monitor features out."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Float32MultiArray
+
+from hardware.tactile.layout import layout_dims
+from policy_runtime.engine.bundle import load_bundle
+from policy_runtime.fiper.messages import decode_chunks, decode_embedding
+from rstack import graph
+from rstack.msg_convert import array_to_pose, float_array_msg, pose_to_array
+from rstack.node_support import s_to_stamp
+from rstack.ros_types import topic_qos
+from tests.helpers.procs import node_proc
+
+pytestmark = pytest.mark.ros
+POSE = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
+
+
+def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_node, tmp_path):
+    from rclpy.executors import SingleThreadedExecutor
+
+    bundle = load_bundle(bundle_dir)
+    cams, touch_dim = bundle.cameras, bundle.shapes["touch_dim"]
+    params = {
+        "policy_dir": str(bundle_dir),
+        "tactile_sensor": "tool",
+        "num_samples": 4,
+        "planner_rate_hz": 4.0,
+        "max_action_jump_m": 0.5,  # the test bundle is barely trained: its actions are not smooth
+    }
+    node = node_proc("policy_node", params, name="policy", tmp=tmp_path)
+    targets: list[np.ndarray] = []
+    embs: dict[int, np.ndarray] = {}
+    chunks: dict[int, np.ndarray] = {}
+    diags: list[str] = []
+    n = ros_node
+    n.create_subscription(PoseStamped, graph.FRANKA_TARGET_POSE.name, lambda m: targets.append(pose_to_array(m)), 50)
+    n.create_subscription(
+        Float32MultiArray, graph.POLICY_EMBEDDING.name,
+        lambda m: embs.__setitem__(*decode_embedding(m.layout.dim, m.data)), 10,
+    )  # fmt: skip
+    n.create_subscription(
+        Float32MultiArray, graph.POLICY_SAMPLED_CHUNKS.name,
+        lambda m: chunks.__setitem__(*decode_chunks(m.layout.dim, m.data)), 10,
+    )  # fmt: skip
+    n.create_subscription(
+        DiagnosticArray, graph.DIAGNOSTICS.name,
+        lambda m: diags.extend(s.message for s in m.status if s.name == "policy"), 10,
+    )  # fmt: skip
+    img_pubs = {
+        c: n.create_publisher(Image, graph.CAMERA_IMAGE.resolve(name=c), topic_qos(graph.CAMERA_IMAGE)) for c in cams
+    }
+    pose_pub = n.create_publisher(PoseStamped, graph.FRANKA_EE_POSE.name, topic_qos(graph.FRANKA_EE_POSE))
+    grip_pub = n.create_publisher(JointState, graph.FRANKA_GRIPPER_STATE.name, topic_qos(graph.FRANKA_GRIPPER_STATE))
+    touch_pub = n.create_publisher(
+        Float32MultiArray, graph.TACTILE_EMBEDDING.resolve(name="tool"), topic_qos(graph.TACTILE_EMBEDDING)
+    )
+    ex = SingleThreadedExecutor(context=n.context)
+    ex.add_node(n)
+    img = Image(height=60, width=80, encoding="rgb8", step=240, data=bytes(np.full(60 * 240, 90, np.uint8)))
+
+    def publish(with_touch: bool) -> None:
+        t = n.get_clock().now().nanoseconds * 1e-9
+        stamp = s_to_stamp(t)
+        for c, pub in img_pubs.items():
+            img.header.stamp = stamp
+            pub.publish(img)
+        pose_pub.publish(array_to_pose(POSE, stamp, "base"))
+        g = JointState(name=["width", "grasped"], position=[0.04, 0.0])
+        g.header.stamp = stamp
+        grip_pub.publish(g)
+        if with_touch:
+            touch_pub.publish(float_array_msg(layout_dims((touch_dim,), ("embedding",), t), np.zeros(touch_dim)))
+
+    def run(seconds: float, with_touch: bool) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            publish(with_touch)
+            ex.spin_once(timeout_sec=0.02)
+            time.sleep(0.01)
+
+    try:
+        node.wait_for("policy from", timeout=90)
+        deadline = time.monotonic() + 60
+        while len(targets) < 20 and time.monotonic() < deadline:
+            run(0.5, with_touch=True)
+        assert len(targets) >= 20, (diags[-3:], node.output)
+        assert all(np.all(np.isfinite(t)) and abs(np.linalg.norm(t[3:7]) - 1) < 1e-6 for t in targets)
+        assert all(np.linalg.norm(t[:3] - POSE[:3]) < 0.5 for t in targets)
+        steps = sorted(set(embs) & set(chunks))
+        assert steps, "no planner step published both its embedding and its chunks"
+        assert chunks[steps[-1]].shape == (4, bundle.shapes["horizon"], 3)
+        run(1.0, with_touch=False)  # touch stops: the policy must hold
+        n_before = len(targets)
+        run(1.5, with_touch=False)
+        assert len(targets) <= n_before + 1, ("targets kept flowing without touch", diags[-3:], targets[-1])
+        assert any("holding: touch stale" in d or "holding: observation stale" in d for d in diags[-3:]), diags[-5:]
+    finally:
+        ex.remove_node(n)
+        code = node.stop()
+    assert code == 0, node.output
+    node.assert_no_errors()
