@@ -70,7 +70,7 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
     def publish(with_touch: bool) -> None:
         t = n.get_clock().now().nanoseconds * 1e-9
         stamp = s_to_stamp(t)
-        for c, pub in img_pubs.items():
+        for pub in img_pubs.values():
             img.header.stamp = stamp
             pub.publish(img)
         pose_pub.publish(array_to_pose(POSE, stamp, "base"))
