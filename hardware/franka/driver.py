@@ -232,8 +232,11 @@ class FrankaDriver:
         with self._lock:
             try:
                 self.robot.poll_motion()
-            except Exception as exc:
+            except FRANKY_FAULTS as exc:  # a robot error or reflex: latched until reset
                 self._enter_error(exc)
+            except Exception as exc:  # the trajectory planner refused the running target: hold, stay in service
+                self._reject("planner_error", f"{type(exc).__name__}: {exc}")
+                self._hold(f"motion planner: {' '.join(str(exc).split())}")
             state = self.read_state()
             now = state.stamp_s
             if state.robot_mode in ("Reflex", "UserStopped") and self._mode != Mode.ERROR:

@@ -76,14 +76,16 @@ def plan(profile_name: str, params_file: str | None, workdir: Path) -> tuple[gra
         resolved = params.resolve(prof, overrides, source=str(params_file or "params"))
     except ValueError as exc:
         raise LaunchError(str(exc)) from None
-    launches = []
-    for inst in prof.nodes:
-        exe = find_executable(inst.kind.executable)
-        pfile = workdir / f"{inst.name}.params.yaml"
-        pfile.write_text(params.params_file_text(inst.name, resolved[inst.name]))
-        argv = [exe, "--ros-args", "-r", f"__node:={inst.name}", "--params-file", str(pfile)]
-        launches.append(NodeLaunch(inst.name, argv, inst.required, resolved[inst.name], inst.kind.needs_terminal))
-    return prof, launches
+    return prof, [node_launch(inst, resolved[inst.name], workdir) for inst in prof.nodes]
+
+
+def node_launch(inst: graph.NodeInstance, node_params: dict, workdir: Path) -> NodeLaunch:
+    """The process of one node: its executable, name and a params file written into `workdir`."""
+    exe = find_executable(inst.kind.executable)
+    pfile = workdir / f"{inst.name}.params.yaml"
+    pfile.write_text(params.params_file_text(inst.name, node_params))
+    argv = [exe, "--ros-args", "-r", f"__node:={inst.name}", "--params-file", str(pfile)]
+    return NodeLaunch(inst.name, argv, inst.required, node_params, inst.kind.needs_terminal)
 
 
 def _die_with_parent() -> None:

@@ -103,24 +103,41 @@ def _world_up(log: Any) -> bool:
 
 
 def run_expert(args: argparse.Namespace) -> int:
+    return expert_session(args, "rstack sim expert")
+
+
+def _start_recorder(out_dir: Path, workdir: Path, log: Any):
+    """The recorder node (sim topics) writing episodes into `out_dir`; its launcher."""
+    from rstack import graph
+    from rstack.launcher import Launcher, node_launch
+
+    inst = graph.NodeInstance("recorder", graph.RECORDER, {"profile": "sim", "output_dir": str(out_dir)})
+    launcher = Launcher([node_launch(inst, inst.merged_parameters(), workdir)], out=log)
+    launcher.start()
+    return launcher
+
+
+def expert_session(args: argparse.Namespace, prog: str, record_dir: Path | None = None) -> int:
+    """Start the sim profile (and a recorder if `record_dir`), run the expert for `args.episodes` episodes."""
     from hardware.sim.scenarios import scenario
 
     if args.episodes < 1:
-        print("rstack sim expert: error: --episodes must be >= 1", file=sys.stderr)
+        print(f"{prog}: error: --episodes must be >= 1", file=sys.stderr)
         return 2
     try:
         scenario(args.scenario)
     except ValueError as exc:
-        print(f"rstack sim expert: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     if args.host and not args.host.startswith("127."):
-        print("rstack sim expert: error: --host must be a loopback address 127.x.y.z", file=sys.stderr)
+        print(f"{prog}: error: --host must be a loopback address 127.x.y.z", file=sys.stderr)
         return 2
 
     import rclpy
     from rclpy.executors import ExternalShutdownException
     from tqdm import tqdm
 
+    from rstack.dds import use_stack_dds_profile
     from rstack.nodes.expert_node import ExpertNode, run_episodes
 
     with tempfile.TemporaryDirectory(prefix="rstack-sim-") as tmp:
@@ -128,10 +145,13 @@ def run_expert(args: argparse.Namespace) -> int:
         log = open(args.log or workdir / "nodes.log", "w")  # noqa: SIM115 - closed in finally
         launchers = []
         try:
+            if record_dir is not None:
+                launchers.append(_start_recorder(record_dir, workdir, log))
             if not args.attach:
                 sim_l, franka_l, host = _start_sim(args, workdir, log)
-                launchers = [franka_l, sim_l]
+                launchers = [franka_l, sim_l, *launchers]
                 print(f"sim world on {host} (scenario {args.scenario!r}, seed {args.seed}); arm node connecting")
+            use_stack_dds_profile()
             rclpy.init()
             node = ExpertNode()
             bar = tqdm(total=args.episodes, desc="expert episodes", unit="ep")
@@ -144,9 +164,9 @@ def run_expert(args: argparse.Namespace) -> int:
                 bar.update(1)
 
             try:
-                run_episodes(node, args.episodes, progress)
+                run_episodes(node, args.episodes, progress, record=record_dir is not None)
             except (TimeoutError, RuntimeError, KeyboardInterrupt, ExternalShutdownException) as exc:
-                print(f"rstack sim expert: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"{prog}: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
             finally:
                 bar.close()
                 node.destroy_node()
@@ -156,6 +176,7 @@ def run_expert(args: argparse.Namespace) -> int:
                 print(
                     f"episode {o['episode']:3d} seed {o['seed']}: {o['kind']:12s} t={o['time_s']:6.2f} s "
                     f"coverage {o['coverage']:.2f} max force {o['max_force_n']:5.1f} N {o['detail']}"
+                    + (f" -> {o['recording']}" if "recording" in o else "")
                 )
             print(summarize(outcomes))
             if args.json:

@@ -57,6 +57,10 @@ class ExpertNode(Node):
             topic_class(graph.FRANKA_TARGET_POSE), graph.FRANKA_TARGET_POSE.name, topic_qos(graph.FRANKA_TARGET_POSE)
         )
         self.reset_client = self.create_client(Trigger, graph.SIM_RESET_EPISODE.name)
+        self.recorder_clients = {
+            s: self.create_client(Trigger, s.name)
+            for s in (graph.RECORDER_START, graph.RECORDER_STOP_SUCCESS, graph.RECORDER_STOP_FAILURE)
+        }
         self.franka_reset_client = self.create_client(Trigger, graph.FRANKA_RESET.name)
         self.create_timer(1.0 / rate_hz, self._tick)
 
@@ -154,8 +158,21 @@ class ExpertNode(Node):
                 raise TimeoutError("could not lift the tool off the table")
             time.sleep(0.05)
 
-    def run_episode(self, wall_timeout_s: float = 300.0) -> dict[str, Any]:
-        """Reset the world, run the expert until the episode is decided and the arm lifted; the outcome."""
+    def _record(self, service: graph.Service) -> str:
+        client = self.recorder_clients[service]
+        if not client.wait_for_service(timeout_sec=60.0):
+            raise RuntimeError(f"recorder service {service.name} is not available")
+        resp = self._call(client, 30.0)
+        if not resp.success:
+            raise RuntimeError(f"recorder refused {service.name}: {resp.message}")
+        return resp.message
+
+    def run_episode(self, wall_timeout_s: float = 300.0, record: bool = False) -> dict[str, Any]:
+        """Reset the world, run the expert until the episode is decided and the arm lifted; the outcome.
+
+        With `record`, the recorder's episode spans the run: started after the reset, stopped as a
+        success or a failure by the sim's own outcome once the tool is lifted.
+        """
         if self.franka_status.get("mode") in ("stopped", "error"):
             resp = self._call(self.franka_reset_client, 10.0)
             if not resp.success:
@@ -167,6 +184,8 @@ class ExpertNode(Node):
         params = json.loads(resp.message)
         episode = int(params["episode"])
         tool_length = float(self.privileged.get("tool_length_m", 0.042))
+        if record:
+            self._record(graph.RECORDER_START)
         with self._lock:
             start = self.target.copy() if self.target is not None else self.ee[0].copy()
             self.expert = WipeExpert(WipeTask.from_params(params, tool_length), start, self.config)
@@ -185,11 +204,17 @@ class ExpertNode(Node):
             self.expert.lift()
         if outcome is None:
             raise TimeoutError(f"episode {episode} not decided within {wall_timeout_s} s wall time")
+        if record:
+            stop = graph.RECORDER_STOP_SUCCESS if outcome.get("success") else graph.RECORDER_STOP_FAILURE
+            outcome = {**outcome, "recording": self._record(stop)}
         return outcome
 
 
 def run_episodes(
-    node: ExpertNode, episodes: int, progress: Callable[[dict[str, Any]], None] | None = None
+    node: ExpertNode,
+    episodes: int,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    record: bool = False,
 ) -> list[dict[str, Any]]:
     """Spin `node` in a background executor and run `episodes` episodes; their outcomes."""
     from rclpy.executors import SingleThreadedExecutor
@@ -202,7 +227,7 @@ def run_episodes(
         node.wait_ready()
         outcomes = []
         for _ in range(episodes):
-            outcome = node.run_episode()
+            outcome = node.run_episode(record=record)
             outcomes.append(outcome)
             if progress:
                 progress(outcome)
