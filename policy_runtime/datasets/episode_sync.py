@@ -144,6 +144,9 @@ def sync_episode(
         if not r.ok and r.reason not in first_bad:
             first_bad[r.reason] = f"{r.reason} at t={t - t0:.3f}s: {r.detail}"
     for k, st in commands.items():
+        if st.size == 0:  # an optional command never sent (e.g. no gripper command): no pick at any tick
+            picks[k] = np.full(n, -1, dtype=np.int64)
+            continue
         order = np.argsort(st, kind="stable")
         pos = np.searchsorted(st[order], ticks, side="right") - 1
         picks[k] = np.where(pos >= 0, order[np.clip(pos, 0, None)], -1)
