@@ -9,6 +9,8 @@ from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
+from hardware.tactile.layout import layout_dims
+
 
 def pose_to_array(msg: PoseStamped) -> np.ndarray:
     """PoseStamped -> [x, y, z, qx, qy, qz, qw]."""
@@ -43,3 +45,8 @@ def float_array_msg(dims: Sequence[tuple[str, int, int]] | Sequence[object], dat
         msg.layout.dim.append(MultiArrayDimension(label=label, size=int(size), stride=int(stride)))
     msg.data = np.asarray(data, np.float32).ravel().tolist()
     return msg
+
+
+def tactile_array_msg(values: np.ndarray, names: Sequence[str], stamp_s: float) -> Float32MultiArray:
+    """Float32MultiArray in the stack's tactile layout: the capture stamp rides in the first dimension label."""
+    return float_array_msg(layout_dims(values.shape, names, stamp_s), values)

@@ -84,6 +84,19 @@ class GraphNode(Node):
     def graph_client(self, service: graph.Service, **fmt: str):
         return self.create_client(message_class(service.srv_type), service.resolve(**fmt))
 
+    def log_at(self, level: str, msg: str) -> None:
+        """Log at "error", "warn" or "info" (for logic that reports through a callback).
+
+        One call site per severity: rclpy refuses a call site whose severity changes between calls.
+        """
+        log = self.get_logger()
+        if level == "error":
+            log.error(msg)
+        elif level == "warn":
+            log.warning(msg)
+        else:
+            log.info(msg)
+
     def stream(self, name: str) -> StreamStats:
         return self._streams[name]
 

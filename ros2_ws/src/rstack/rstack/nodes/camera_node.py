@@ -66,20 +66,10 @@ class CameraNode(GraphNode):
             self._on_frame,
             stale_after_s=p["stale_after_ms"] * 1e-3,
             reconnect_after_s=p["reconnect_after_s"],
-            log=self._log,
+            log=self.log_at,
         )
         self.add_diagnostic(self._diagnostic)
         self.supervisor.start()
-
-    def _log(self, level: str, msg: str) -> None:
-        # one call site per severity: rclpy refuses a call site whose severity changes
-        log = self.get_logger()
-        if level == "error":
-            log.error(msg)
-        elif level == "warn":
-            log.warning(msg)
-        else:
-            log.info(msg)
 
     def _on_frame(self, frame: CameraFrame, cam: RealSenseCamera) -> None:
         try:

@@ -54,7 +54,7 @@ class RecorderNode(GraphNode):
             max_queue_bytes=int(p["max_queue_mb"]) * 1024 * 1024,
         )
         self._status_pub = self.graph_publisher(graph.RECORDER_STATUS)
-        self.recorder = Recorder(config, log=self._log, on_change=self._publish_status)
+        self.recorder = Recorder(config, log=self.log_at, on_change=self._publish_status)
         self._stats = {name: StreamStats(name, stale_after_s=2.0) for name, _ in self.topics}
 
         subs_group = MutuallyExclusiveCallbackGroup()  # one at a time: each topic's messages stay in order
@@ -131,10 +131,6 @@ class RecorderNode(GraphNode):
     def _publish_status(self, status: dict[str, Any]) -> None:
         if self.context.ok():
             self._status_pub.publish(String(data=json.dumps(status, sort_keys=True)))
-
-    def _log(self, level: str, message: str) -> None:
-        logger = self.get_logger()
-        {"info": logger.info, "warn": logger.warn, "error": logger.error}.get(level, logger.info)(message)
 
     def _diagnostic(self):
         st = self.recorder.status()

@@ -19,23 +19,13 @@ from typing import Any
 
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Float32MultiArray, MultiArrayDimension, String
+from std_msgs.msg import String
 
-from hardware.tactile.layout import layout_dims
 from rstack import graph
+from rstack.msg_convert import tactile_array_msg
 from rstack.node_support import ERROR, OK, WARN, GraphNode, run_node, s_to_stamp
 
 SIM_TACTILE_NAME = "tool"
-
-
-def float_array_msg(values: np.ndarray, names: list[str], stamp_s: float) -> Float32MultiArray:
-    """Float32MultiArray in the stack's tactile layout (capture stamp in the first dimension label)."""
-    msg = Float32MultiArray()
-    msg.layout.dim = [
-        MultiArrayDimension(label=lbl, size=n, stride=s) for lbl, n, s in layout_dims(values.shape, names, stamp_s)
-    ]
-    msg.data = np.ascontiguousarray(values, np.float32).ravel().tolist()
-    return msg
 
 
 class SimWorldNode(GraphNode):
@@ -127,8 +117,8 @@ class SimWorldNode(GraphNode):
         return msg
 
     def _on_tactile(self, field: np.ndarray, embedding: np.ndarray, stamp_s: float) -> None:
-        self.flow_pub.publish(float_array_msg(field, ["rows", "cols", "xy"], stamp_s))
-        self.embedding_pub.publish(float_array_msg(embedding, ["features"], stamp_s))
+        self.flow_pub.publish(tactile_array_msg(field, ["rows", "cols", "xy"], stamp_s))
+        self.embedding_pub.publish(tactile_array_msg(embedding, ["features"], stamp_s))
         self.tactile_count += 1
         self.tactile_times.append(time.monotonic())
 

@@ -13,27 +13,17 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from calibration.tactile_reference import TactileReference, load_reference, save_reference
 from hardware.tactile.capture import TactileCapture, VideoSource
 from hardware.tactile.embedding import PCAEmbedding
 from hardware.tactile.geometry import grid_spec
-from hardware.tactile.layout import layout_dims
 from hardware.tactile.tracker import MarkerTracker, ReferenceError
 from hardware.tactile.wrench import WrenchFeatures
 from rstack import graph
+from rstack.msg_convert import tactile_array_msg
 from rstack.node_support import ERROR, OK, STALE, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
 from rstack.nodes.camera_node import image_msg
-
-
-def array_msg(values: np.ndarray, names: list[str], stamp_s: float) -> Float32MultiArray:
-    msg = Float32MultiArray()
-    msg.layout.dim = [
-        MultiArrayDimension(label=lbl, size=n, stride=s) for lbl, n, s in layout_dims(values.shape, names, stamp_s)
-    ]
-    msg.data = np.ascontiguousarray(values, np.float32).ravel().tolist()
-    return msg
 
 
 class TactileNode(GraphNode):
@@ -79,20 +69,10 @@ class TactileNode(GraphNode):
             fps=p["fps"],
             stale_after_s=p["stale_after_ms"] * 1e-3,
             latency_s=p["latency_ms"] * 1e-3,
-            log=self._log,
+            log=self.log_at,
         )
         self.add_diagnostic(self._diagnostic)
         self.capture.start()
-
-    def _log(self, level: str, msg: str) -> None:
-        # one call site per severity: rclpy refuses a call site whose severity changes
-        log = self.get_logger()
-        if level == "error":
-            log.error(msg)
-        elif level == "warn":
-            log.warning(msg)
-        else:
-            log.info(msg)
 
     # ------------------------------------------------------------------ optical markers
     def _tracker_for(self, image: np.ndarray) -> MarkerTracker:
@@ -154,9 +134,9 @@ class TactileNode(GraphNode):
             self.last_error = str(exc)
             return
         self.missing = flow.missing
-        self.flow_pub.publish(array_msg(flow.displacement, ["rows", "cols", "xy"], stamp_s))
+        self.flow_pub.publish(tactile_array_msg(flow.displacement, ["rows", "cols", "xy"], stamp_s))
         if self.pca is not None:
-            self.embedding_pub.publish(array_msg(self.pca.transform(flow.displacement), ["features"], stamp_s))
+            self.embedding_pub.publish(tactile_array_msg(self.pca.transform(flow.displacement), ["features"], stamp_s))
         self.published += 1
         self.proc_ms.append((time.perf_counter() - t0) * 1e3)
 
@@ -201,7 +181,7 @@ class TactileNode(GraphNode):
         except ValueError as exc:
             self.last_error = str(exc)
             return
-        self.embedding_pub.publish(array_msg(feats, ["features"], stamp_to_s(msg.header.stamp)))
+        self.embedding_pub.publish(tactile_array_msg(feats, ["features"], stamp_to_s(msg.header.stamp)))
         self.published += 1
 
     def _srv_tare(self, _req: Any, resp: Any) -> Any:
