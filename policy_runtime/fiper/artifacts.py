@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from policy_runtime.engine.bundle import sha256_file
+
 SCHEMA = "rstack.fiper.monitor"
 SCHEMA_VERSION = 1
 MONITOR_JSON = "fiper_monitor.json"
@@ -121,12 +123,6 @@ class MonitorArtifacts:
 
 
 # ---------------------------------------------------------------------------- policy identity
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _find_key(obj: Any, key: str) -> list[Any]:
