@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -20,12 +21,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the sim-in-the-loop demo on its bundled default")
     p.add_argument("--duration", type=float, default=10.0, help="seconds to watch the running graph")
     p.add_argument("--startup-timeout", type=float, default=90.0, help="seconds to wait for the arm state")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address the sim's libfranka server binds")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
 
     from rstack import graph
     from rstack.dds import use_stack_dds_profile
@@ -33,8 +36,14 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("MUJOCO_GL", "osmesa")
     prof = graph.profile("sim")
+    params = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="rstack-demo-", delete=False)  # noqa: SIM115 - removed in finally
+    with params:
+        params.write(
+            f"sim_world:\n  ros__parameters:\n    host: '{args.host}'\n"
+            f"franka:\n  ros__parameters:\n    robot_ip: '{args.host}'\n"
+        )
     up = subprocess.Popen(
-        [sys.executable, "-m", "rstack.cli", "up", "--profile", "sim"],
+        [sys.executable, "-m", "rstack.cli", "up", "--profile", "sim", "--params", params.name],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -54,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     ctx = Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("rstack_demo_probe", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
     counts: dict[str, int] = {}
     for t in graph.TOPICS:
         for name in graph.expand(t, prof):
@@ -72,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             if up.poll() is not None:
                 print(f"demo: the sim profile exited early (code {up.returncode})", file=sys.stderr)
                 return 1
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
         if counts.get(graph.FRANKA_JOINT_STATES.name, 0) == 0:
             print(
                 f"demo: no {graph.FRANKA_JOINT_STATES.name} within {args.startup_timeout:.0f} s",
@@ -84,12 +95,13 @@ def run(args: argparse.Namespace) -> int:
                 counts[k] = 0
             t0 = time.monotonic()
             while time.monotonic() - t0 < args.duration:
-                rclpy.spin_once(node, timeout_sec=0.05)
+                executor.spin_once(timeout_sec=0.05)
             span = time.monotonic() - t0
             print(f"\ndemo: topic rates over {span:.1f} s")
             for name, n in sorted(counts.items()):
                 print(f"  {name:42s} {n / span:7.1f} Hz")
     finally:
+        executor.remove_node(node)
         node.destroy_node()
         rclpy.shutdown(context=ctx)
         if up.poll() is None:
@@ -100,4 +112,5 @@ def run(args: argparse.Namespace) -> int:
             up.kill()
             rc = up.wait()
         print(f"demo: sim profile stopped (launcher exit code {rc})")
+        os.unlink(params.name)
     return code or (0 if rc == 0 else 1)
