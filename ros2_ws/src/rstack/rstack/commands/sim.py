@@ -166,7 +166,7 @@ def expert_session(args: argparse.Namespace, prog: str, record_dir: Path | None 
             try:
                 run_episodes(node, args.episodes, progress, record=record_dir is not None)
             except (TimeoutError, RuntimeError, KeyboardInterrupt, ExternalShutdownException) as exc:
-                print(f"{prog}: stopped: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"{prog}: stopped after {len(outcomes)} episodes: {type(exc).__name__}: {exc}", flush=True)
             finally:
                 bar.close()
                 node.destroy_node()

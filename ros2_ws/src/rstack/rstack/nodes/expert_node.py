@@ -192,8 +192,8 @@ class ExpertNode(Node):
         deadline = time.monotonic() + wall_timeout_s
         outcome = None
         while time.monotonic() < deadline:
-            record = self.records.get(episode)
-            outcome = record.get("outcome") if record else None
+            sim_record = self.records.get(episode)
+            outcome = sim_record.get("outcome") if sim_record else None
             with self._lock:
                 if outcome is not None:
                     self.expert.lift()
