@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="", help="loopback address for the sim server (default: random 127.x.y.z)")
     p.add_argument("--log", default="", help="write the started nodes' output to this file")
     p.add_argument("--json", default="", help="write the per-episode outcomes to this JSON file")
-    p.set_defaults(func=run, no_cameras=False, attach=False)
+    p.add_argument("--no-cameras", action="store_true", help="record without camera images (faster on a CPU)")
+    p.set_defaults(func=run, attach=False)
 
 
 def run(args: argparse.Namespace) -> int:
