@@ -24,6 +24,7 @@ from std_srvs.srv import Trigger
 
 from hardware.sim.expert import ExpertConfig, WipeExpert, WipeTask
 from rstack import graph
+from rstack.msg_convert import array_to_pose, pose_to_array
 from rstack.node_support import stamp_to_s
 from rstack.ros_types import topic_class, topic_qos
 
@@ -69,8 +70,8 @@ class ExpertNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _on_pose(self, msg: PoseStamped) -> None:
-        p, o = msg.pose.position, msg.pose.orientation
-        self.ee = (np.array([p.x, p.y, p.z]), np.array([o.x, o.y, o.z, o.w]))
+        pose = pose_to_array(msg)
+        self.ee = (pose[:3], pose[3:7])
 
     def _on_wrench(self, msg: Any) -> None:
         # Franka sign: the wrench the robot exerts on the environment; pressing down reads Fz < 0.
@@ -108,14 +109,8 @@ class ExpertNode(Node):
                     self.expert.lift()  # never press blind
                 self.target = self.expert.step(dt, self.force_n if fresh_force else 0.0)
             target, quat = self.target.copy(), self.quat
-        msg = PoseStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.frame_id
-        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = (float(v) for v in target)
-        msg.pose.orientation.x, msg.pose.orientation.y, msg.pose.orientation.z, msg.pose.orientation.w = (
-            float(v) for v in quat
-        )
-        self.pub.publish(msg)
+        pose = np.concatenate([target, quat])
+        self.pub.publish(array_to_pose(pose, self.get_clock().now().to_msg(), self.frame_id))
         self.published += 1
 
     # ------------------------------------------------------------------ episodes (call from a non-executor thread)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from std_msgs.msg import Bool, Float32MultiArray, MultiArrayDimension
+from std_msgs.msg import Bool, Float32MultiArray
 from std_srvs.srv import Trigger
 
 from policy_runtime.fiper.messages import MessageFormatError, decode_chunks, decode_embedding, encode_scores
 from policy_runtime.fiper.monitor import FailureMonitor, MonitorFault, MonitorStep
 from policy_runtime.fiper.pairing import StepPair, StepPairer
 from rstack import graph
+from rstack.msg_convert import float_array_msg
 from rstack.node_support import ERROR, OK, WARN, GraphNode, run_node
 
 
@@ -116,11 +117,8 @@ class FiperNode(GraphNode):
         if out.new_alarm:  # the stop call goes out first, from this very callback
             self._alarm_planner_step = pair.step
             self._raise_alarm()
-        dims, data = encode_scores(pair.step, out.rnd_window, out.rnd_threshold, out.ace_window, out.ace_threshold)
-        msg = Float32MultiArray()
-        msg.layout.dim = [MultiArrayDimension(label=d.label, size=d.size, stride=d.stride) for d in dims]
-        msg.data = data.tolist()
-        self.scores_pub.publish(msg)
+        scores = encode_scores(pair.step, out.rnd_window, out.rnd_threshold, out.ace_window, out.ace_threshold)
+        self.scores_pub.publish(float_array_msg(*scores))
         if out.new_alarm:
             self.get_logger().warn(
                 f"FIPER alarm at planner step {pair.step}: {out.fired} (rnd {out.rnd_window:.4g} > "

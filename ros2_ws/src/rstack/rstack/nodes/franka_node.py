@@ -11,6 +11,7 @@ import json
 import threading
 import time
 
+import numpy as np
 from geometry_msgs.msg import PoseStamped, WrenchStamped
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
@@ -20,6 +21,7 @@ from hardware.franka.safety_envelope import EnvelopeConfig
 from hardware.franka.state import ArmState, GripperCommand, JointTarget, PoseTarget
 from hardware.timing import CycleTimer, StreamStats
 from rstack import graph
+from rstack.msg_convert import array_to_pose, pose_to_array
 from rstack.node_support import ERROR, OK, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
 
 JOINT_NAMES = [f"fr3_joint{i}" for i in range(1, 8)]
@@ -114,12 +116,7 @@ class FrankaNode(GraphNode):
         js = JointState(name=JOINT_NAMES, position=s.q.tolist(), velocity=s.dq.tolist(), effort=s.tau_j.tolist())
         js.header.stamp, js.header.frame_id = stamp, self.frame_id
         self.pub_joints.publish(js)
-        ps = PoseStamped()
-        ps.header.stamp, ps.header.frame_id = stamp, self.frame_id
-        ps.pose.position.x, ps.pose.position.y, ps.pose.position.z = (float(v) for v in s.position)
-        o = ps.pose.orientation
-        o.x, o.y, o.z, o.w = (float(v) for v in s.quaternion)
-        self.pub_pose.publish(ps)
+        self.pub_pose.publish(array_to_pose(np.concatenate([s.position, s.quaternion]), stamp, self.frame_id))
         w = WrenchStamped()
         w.header.stamp, w.header.frame_id = stamp, self.frame_id
         w.wrench.force.x, w.wrench.force.y, w.wrench.force.z = (float(v) for v in s.wrench[:3])
@@ -154,8 +151,8 @@ class FrankaNode(GraphNode):
             self._publish_status()
 
     def _on_pose(self, msg: PoseStamped) -> None:
-        p, o = msg.pose.position, msg.pose.orientation
-        t = PoseTarget.of([p.x, p.y, p.z], [o.x, o.y, o.z, o.w], stamp_to_s(msg.header.stamp), msg.header.frame_id)
+        pose = pose_to_array(msg)
+        t = PoseTarget.of(pose[:3], pose[3:7], stamp_to_s(msg.header.stamp), msg.header.frame_id)
         self._report("target pose", self.driver.send_pose(t))
 
     def _on_joints(self, msg: JointState) -> None:
