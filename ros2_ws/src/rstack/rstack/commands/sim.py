@@ -7,7 +7,6 @@ import json
 import random
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ def summarize(outcomes: list[dict[str, Any]]) -> str:
 
 
 def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
-    """Start sim_world + franka (the sim profile) on a private loopback address; the launcher."""
+    """Start sim_world + franka (the sim profile) on a private loopback address; (launcher, host)."""
     import yaml
 
     from rstack.launcher import Launcher, LaunchError, plan
@@ -77,29 +76,10 @@ def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
         _, launches = plan("sim", str(pfile), workdir)
     except LaunchError as exc:
         raise SystemExit(f"rstack sim expert: error: {exc}") from None
-    sim_launch = next(la for la in launches if la.name == "sim_world")
-    franka_launch = next(la for la in launches if la.name == "franka")
-    launcher = Launcher([sim_launch], out=log)
+    # Both at once: the arm node retries its connection until the world's libfranka server is up.
+    launcher = Launcher(launches, out=log)
     launcher.start()
-    # The arm node connects to the server the world binds: start it once the world says it is up.
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if sim_launch.proc.poll() is not None:
-            raise SystemExit("rstack sim expert: sim_world exited during start (see --log)")
-        if _world_up(log):
-            break
-        time.sleep(0.2)
-    arm = Launcher([franka_launch], out=log)
-    arm.start()
-    return launcher, arm, host
-
-
-def _world_up(log: Any) -> bool:
-    try:
-        log.flush()
-        return "sim world up" in Path(log.name).read_text()
-    except (OSError, AttributeError):
-        return False
+    return launcher, host
 
 
 def run_expert(args: argparse.Namespace) -> int:
@@ -148,8 +128,8 @@ def expert_session(args: argparse.Namespace, prog: str, record_dir: Path | None 
             if record_dir is not None:
                 launchers.append(_start_recorder(record_dir, workdir, log))
             if not args.attach:
-                sim_l, franka_l, host = _start_sim(args, workdir, log)
-                launchers = [franka_l, sim_l, *launchers]
+                sim_launcher, host = _start_sim(args, workdir, log)
+                launchers = [sim_launcher, *launchers]
                 print(f"sim world on {host} (scenario {args.scenario!r}, seed {args.seed}); arm node connecting")
             use_stack_dds_profile()
             rclpy.init()
