@@ -21,13 +21,15 @@ pytestmark = pytest.mark.sim
 
 RATE_HZ = 50.0
 REST_MPS = 0.002
+# The sim profile's re-plan period: franky-sim runs away when preempted on every target (bench_franka --replan).
+SIM_REPLAN_S = 0.15
 
 
 @pytest.fixture(scope="module")
 def driver() -> Iterator[FrankaDriver]:
     with FrankySimServer() as sim:
         env = EnvelopeConfig(watchdog_timeout_s=0.3, max_speed_mps=0.2)
-        d = FrankaDriver(DriverConfig(sim.host, env, dynamics_factor=0.2)).connect()
+        d = FrankaDriver(DriverConfig(sim.host, env, dynamics_factor=0.2, min_replan_period_s=SIM_REPLAN_S)).connect()
         yield d
         d.close()
 
