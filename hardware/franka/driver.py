@@ -240,7 +240,7 @@ class FrankaDriver:
             state = self.read_state()
             now = state.stamp_s
             if state.robot_mode in ("Reflex", "UserStopped") and self._mode != Mode.ERROR:
-                self._enter_error(f"robot in {state.robot_mode} mode")
+                self._enter_error(self._mode_error(state.robot_mode))
             why = self.envelope.force_violation(state.wrench)
             if why and self._mode not in (Mode.STOPPED, Mode.ERROR):
                 self._safe_stop(why)
@@ -453,6 +453,16 @@ class FrankaDriver:
             self._safe_stop(reason)
             return True, f"stopped: {reason}"
 
+    def _mode_error(self, robot_mode: str) -> str:
+        """The error reason for a robot that reports Reflex or UserStopped before any motion error arrived."""
+        if robot_mode == "UserStopped":
+            return "user stop engaged (robot in UserStopped mode)"
+        try:
+            errors = str(self.robot.state.current_errors)
+        except Exception:  # the reason must not fail on a state read
+            errors = "?"
+        return f"reflex: robot in Reflex mode, errors {errors}"
+
     def _enter_error(self, exc: BaseException | str) -> None:
         msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         msg = " ".join(str(msg).split())
@@ -460,6 +470,16 @@ class FrankaDriver:
         self.watchdog.disarm()
         self.envelope.forget()
         self._set_mode(Mode.ERROR, msg)
+
+    def _errors_cleared(self, timeout_s: float) -> bool:
+        """Wait for a state that shows no errors: the state read right after recovery can predate it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if not self.robot.has_errors and self.robot.state.robot_mode.name != "Reflex":
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
 
     def reset(self) -> tuple[bool, str]:
         """Clear a safe stop, or recover from a robot error when that is safe; otherwise say why not."""
@@ -480,10 +500,12 @@ class FrankaDriver:
             previous = self._reason
             if has_errors or self._mode == Mode.ERROR:
                 try:
-                    ok = bool(self.robot.recover_from_errors())
+                    # franky answers from the state it read just before the recovery, so its boolean can be
+                    # stale; the robot state that follows is the truth.
+                    self.robot.recover_from_errors()
                 except Exception as exc:
                     return False, f"automatic error recovery failed: {type(exc).__name__}: {exc}"
-                if not ok or self.robot.has_errors:
+                if not self._errors_cleared(timeout_s=1.0):
                     return False, "automatic error recovery did not clear the errors: manual recovery needed"
             self._force_reaction_fired.clear()
             self.envelope.forget()

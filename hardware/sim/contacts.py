@@ -26,6 +26,7 @@ class ContactSample:
 
     sim_time: float
     wall_time: float = 0.0
+    stamp: float = 0.0  # the capture stamp sensors publish: wall_time, or sim_time on a sim clock
     wrench_on_env: np.ndarray = field(default_factory=lambda: np.zeros(6))
     pad_normal_n: float = 0.0
     pad_points_xy: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))

@@ -56,6 +56,9 @@ class WorldConfig:
     realtime: float = 1.0
     wrench_cutoff_hz: float = 40.0
     metric_every_steps: int = 4
+    # Sensor rates and capture stamps in sim time (the stamps then match the /clock the world publishes),
+    # instead of wall time: a slow machine runs the sim slower, never the sensors out of step with it.
+    sim_clock: bool = False
     spec: TaskSpec = field(default_factory=TaskSpec)
     tool: ToolSpec = field(default_factory=ToolSpec)
 
@@ -291,6 +294,7 @@ class SimWorld:
             self._wrench += alpha * (sample.wrench_on_env - self._wrench)
             self.robot.external_wrench = tuple(self._wrench.tolist())
             sample.wall_time = time.time()
+            sample.stamp = float(d.time) if self.config.sim_clock else sample.wall_time
             self._latest = sample
             self._steps += 1
             prog = self.progress
@@ -324,14 +328,14 @@ class SimWorld:
         return self._snapshot
 
     def tactile_reading(self, after_s: float = 0.0) -> tuple[np.ndarray, np.ndarray, float] | None:
-        """(marker field [7, 9, 2] px, embedding [15], capture wall time) of the newest contact sample,
+        """(marker field [7, 9, 2] px, embedding [15], capture stamp) of the newest contact sample,
         or None if there is none newer than `after_s` (physics has not stepped since)."""
         sample, p = self._latest, self.params
-        if sample is None or p is None or sample.wall_time <= after_s:
+        if sample is None or p is None or sample.stamp <= after_s:
             return None
         frozen = p.tactile_freeze_at_s is not None and sample.sim_time - self._episode_t0 >= p.tactile_freeze_at_s
         field_, emb = self.tactile.read(sample.pad_points_xy, sample.pad_forces, frozen=frozen)
-        return field_, emb, sample.wall_time
+        return field_, emb, sample.stamp
 
     def start_sensor_loops(
         self,
@@ -349,11 +353,23 @@ class SimWorld:
         self._threads.append(t)
         t.start()
 
+    def _sensor_timer(self, rate_hz: float) -> CycleTimer:
+        """A loop timer in wall time, or in sim time with `sim_clock` (then it waits for physics to advance)."""
+        if not self.config.sim_clock:
+            return CycleTimer(rate_hz)
+
+        def sim_sleep(dt: float) -> None:
+            until = self.sim_time + dt
+            while self._running.is_set() and self.sim_time < until:
+                time.sleep(0.001)
+
+        return CycleTimer(rate_hz, clock=lambda: self.sim_time, sleep=sim_sleep)
+
     def _camera_loop(self, on_frames: Callable[[dict[str, np.ndarray], float, SimCameraRig], None]) -> None:
         cfg = self.config
         rig = SimCameraRig(self.sim.model, cfg.cameras, cfg.camera_width, cfg.camera_height, cfg.render_meshes)
         self.camera_rig = rig
-        timer = CycleTimer(cfg.camera_rate_hz)
+        timer = self._sensor_timer(cfg.camera_rate_hz)
         version = -1
         try:
             while self._running.is_set():
@@ -362,7 +378,7 @@ class SimWorld:
                         version = self.version
                         rig.apply_visuals(self.params)
                     snap = self.snapshot()
-                    on_frames(rig.render(snap), snap.wall_time, rig)
+                    on_frames(rig.render(snap), snap.sim_time if cfg.sim_clock else snap.wall_time, rig)
                 except Exception as exc:
                     self.sensor_error = f"camera: {type(exc).__name__}: {exc}"
                 timer.wait()
@@ -370,7 +386,7 @@ class SimWorld:
             rig.close()
 
     def _tactile_loop(self, on_tactile: Callable[[np.ndarray, np.ndarray, float], None]) -> None:
-        timer = CycleTimer(self.config.tactile_rate_hz)
+        timer = self._sensor_timer(self.config.tactile_rate_hz)
         last = 0.0
         while self._running.is_set():
             try:

@@ -123,13 +123,14 @@ class ReactiveRuntime:
             self._plan, self._decoded, self._action = plan, -1, None
         step = int((now_s - plan.obs_stamp_s) / self.dt + 1e-6)  # tolerate float rounding at period edges
         step = max(step, 0)
-        if step >= self.horizon:
-            return TickResult(None, f"plan {plan.seq} expired: {now_s - plan.obs_stamp_s:.3f} s old", plan.seq, step)
+        # A sensor fault first: it is the cause when the plan also ran out (no fresh observation to plan from).
         newest_touch = self.touch.newest_stamp()
         if newest_touch is None:
             return TickResult(None, "no touch signal yet", plan.seq, step)
         if now_s - newest_touch > self.max_touch_age_s:
             return TickResult(None, f"touch stale: {now_s - newest_touch:.3f} s old", plan.seq, step)
+        if step >= self.horizon:
+            return TickResult(None, f"plan {plan.seq} expired: {now_s - plan.obs_stamp_s:.3f} s old", plan.seq, step)
         n = 0
         while self._decoded < step:
             k = self._decoded + 1

@@ -22,8 +22,9 @@ PUB = textwrap.dedent(
     t = graph.FRANKA_STATUS
     pub = node.create_publisher(topic_class(t), t.name, topic_qos(t))
     deadline = time.monotonic() + 60
-    while node.count_subscribers(t.name) == 0 and time.monotonic() < deadline:
+    while pub.get_subscription_count() == 0 and time.monotonic() < deadline:  # matched, not just discovered
         time.sleep(0.05)
+    time.sleep(0.5)  # the reader matches the writer a moment after the writer matched it
     for i in range(20):
         pub.publish(topic_class(t)(data=f"msg {i} pid {__import__('os').getpid()}"))
         time.sleep(0.02)

@@ -21,6 +21,9 @@ pytestmark = pytest.mark.sim
 
 RATE_HZ = 50.0
 REST_MPS = 0.002
+# "Stopped" for the stop-time bound: the deceleration is over in ~0.2 s, then franky-sim's joint impedance
+# settles the last millimetres at a few mm/s for another half second (measured); 1 cm/s is past that.
+STOPPED_MPS = 0.01
 # The sim profile's re-plan period: franky-sim runs away when preempted on every target (bench_franka --replan).
 SIM_REPLAN_S = 0.15
 
@@ -148,10 +151,19 @@ def test_safe_stop_rests_within_half_a_second_and_latches_until_reset(driver: Fr
     ok, _ = driver.safe_stop("test")
     t_call = driver.poll().robot_time_s
     deadline = time.monotonic() + 10.0
-    while (s := driver.poll()).speed_mps > REST_MPS and time.monotonic() < deadline:
+    rest_since = None  # stopped = below STOPPED_MPS for 0.1 s of robot time (not a dip before a rebound)
+    while time.monotonic() < deadline:
+        s = driver.poll()
+        if s.speed_mps > STOPPED_MPS:
+            rest_since = None
+        elif rest_since is None:
+            rest_since = s
+        elif s.robot_time_s - rest_since.robot_time_s >= 0.1:
+            break
         time.sleep(0.005)
-    assert ok and s.speed_mps <= REST_MPS
-    assert s.robot_time_s - t_call <= 0.5, f"at rest after {s.robot_time_s - t_call:.3f}s of robot time"
+    assert ok and rest_since is not None, "the arm never came to rest"
+    t_rest = rest_since.robot_time_s - t_call
+    assert t_rest <= 0.5, f"at rest after {t_rest:.3f}s of robot time"
     rest = settle(driver)  # the stop's last few mm of tracking lag settle out
     r = driver.send_pose(PoseTarget.of(rest + np.array([0.0, 0.0, -0.01]), s.quaternion, driver.clock()))
     assert not r.accepted and r.reason == "safe_stopped"

@@ -141,6 +141,13 @@ FIPER_SCORES = Topic(
 
 TELEOP_STATUS = Topic("/teleop/status", "std_msgs/msg/String", "latched", "Teleop device, deadman and episode keys")
 RECORDER_STATUS = Topic("/recorder/status", "std_msgs/msg/String", "latched", "Recorder state and current episode")
+CLOCK = Topic(
+    "/clock",
+    "rosgraph_msgs/msg/Clock",
+    "sensor",
+    "Sim time (sim profile): every node of the profile runs on it (use_sim_time), so a slow machine slows the "
+    "whole loop instead of desynchronizing it",
+)
 SIM_EPISODE = Topic("/sim/episode", "std_msgs/msg/String", "latched", "Sim episode: seed, scenario, outcome (JSON)")
 SIM_PRIVILEGED_STATE = Topic(
     "/sim/privileged_state",
@@ -172,6 +179,7 @@ TOPICS: tuple[Topic, ...] = (
     FIPER_SCORES,
     TELEOP_STATUS,
     RECORDER_STATUS,
+    CLOCK,
     SIM_EPISODE,
     SIM_PRIVILEGED_STATE,
 )
@@ -243,6 +251,7 @@ SIM_WORLD = NodeKind(
     "sim_world_node",
     "franky-sim server on the MuJoCo task world; renders sim cameras and tactile from the same state",
     publishes=(
+        CLOCK,
         CAMERA_IMAGE,
         CAMERA_INFO,
         TACTILE_MARKER_FLOW,
@@ -266,6 +275,7 @@ SIM_WORLD = NodeKind(
         "render_meshes": "collision",
         "realtime": 1.0,
         "privileged_rate_hz": 30.0,
+        "clock_period_s": 0.005,
     },
 )
 FRANKA = NodeKind(
@@ -456,6 +466,7 @@ class Profile:
     nodes: tuple[NodeInstance, ...]
     cameras: tuple[str, ...] = ("external", "wrist")
     tactile_sensors: tuple[str, ...] = ()
+    sim_time: bool = False  # every node gets use_sim_time (the sim world publishes /clock)
 
     def node(self, name: str) -> NodeInstance:
         for n in self.nodes:
@@ -503,6 +514,7 @@ PROFILES: dict[str, Profile] = {
             NodeInstance("franka", FRANKA, {"robot_ip": "127.0.0.1", "min_replan_period_s": 0.15}),
         ),
         tactile_sensors=("tool",),
+        sim_time=True,
     ),
     "robot": Profile(
         "robot",

@@ -37,8 +37,8 @@ def stamp_to_s(stamp: Any) -> float:
 def s_to_stamp(t: float):
     from builtin_interfaces.msg import Time
 
-    sec = int(t)
-    return Time(sec=sec, nanosec=round((t - sec) * 1e9) % 1_000_000_000)
+    ns = round(t * 1e9)  # rounding once, on the whole value: 5.9999999999 is 6.0, not 5.0
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
 
 
 class GraphNode(Node):

@@ -111,7 +111,7 @@ def resolve(
             raise ParamError(f"{source}: node {node!r} is not in profile {profile.name!r} (nodes: {', '.join(names)})")
     result: dict[str, dict[str, Any]] = {}
     for inst in profile.nodes:
-        params = inst.merged_parameters()
+        params = {"use_sim_time": profile.sim_time, **inst.merged_parameters()}  # rclpy's own, set per profile
         for key in (*WILDCARDS, inst.name):
             for k, v in overrides.get(key, {}).items():
                 where = f"{source}: {key}.ros__parameters.{k}"

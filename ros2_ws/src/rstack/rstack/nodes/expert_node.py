@@ -19,6 +19,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -32,8 +33,16 @@ from rstack.ros_types import topic_class, topic_qos
 class ExpertNode(Node):
     """Publishes expert targets at a fixed rate; episodes are driven by `run_episode` from another thread."""
 
-    def __init__(self, rate_hz: float = 30.0, frame_id: str = "base", config: ExpertConfig | None = None) -> None:
-        super().__init__("sim_expert")
+    def __init__(
+        self,
+        rate_hz: float = 30.0,
+        frame_id: str = "base",
+        config: ExpertConfig | None = None,
+        use_sim_time: bool = True,
+    ) -> None:
+        # On the sim profile's clock (/clock), like every node of the profile: target stamps and the
+        # force freshness check are then in the same time as the arm node's.
+        super().__init__("sim_expert", parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)])
         self.config = config or ExpertConfig()
         self.frame_id = frame_id
         self._lock = threading.Lock()
@@ -103,7 +112,7 @@ class ExpertNode(Node):
             st = self.sim_time
             dt = 0.0 if st is None or self._last_sim_time is None else st - self._last_sim_time
             self._last_sim_time = st
-            fresh_force = time.time() - self.wrench_stamp < 0.5
+            fresh_force = self.get_clock().now().nanoseconds * 1e-9 - self.wrench_stamp < 0.5
             if self.expert is not None and 0.0 < dt < 0.5:
                 if not fresh_force:
                     self.expert.lift()  # never press blind

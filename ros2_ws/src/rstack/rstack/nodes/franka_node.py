@@ -68,6 +68,7 @@ class FrankaNode(GraphNode):
         self._publish_status()
         # The state loop runs on its own thread: an always-due ROS timer would starve targets and services.
         self._cycle = CycleTimer(rate_hz=float(p["state_rate_hz"]))
+        self._last_state_stamp = -1.0
         self._running = True
         self._loop = threading.Thread(target=self._state_loop, daemon=True, name="franka-state")
         self._loop.start()
@@ -106,8 +107,12 @@ class FrankaNode(GraphNode):
 
     def _tick(self) -> None:
         s = self.driver.poll()
-        self._publish_state(s)
-        self.state_stats.tick()
+        # On a sim clock that has not advanced since the last sample this is the same instant: one
+        # message per stamp keeps the state streams strictly increasing.
+        if s.stamp_s > self._last_state_stamp:
+            self._last_state_stamp = s.stamp_s
+            self._publish_state(s)
+            self.state_stats.tick()
         if self.driver.status_seq != self._status_seq:
             self._publish_status()
 
