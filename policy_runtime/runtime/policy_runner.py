@@ -96,6 +96,8 @@ class PolicyRunner:
         self.sent = 0
         self._tcp_xyz: np.ndarray | None = None
         self._lock = threading.Lock()
+        self.engaged = True
+        self._engaged_at = float("-inf")
         self.planner = PlannerLoop(self.plan_once, self.slot, config.planner_rate_hz)
         self.fast = FastLoop(
             self.runtime, config.control_rate_hz, self._send, self._hold, now=clock, measured_xyz=lambda: self._tcp_xyz
@@ -152,7 +154,23 @@ class PolicyRunner:
         return Plan(out.latent, obs_stamp, base_pose, self.step, self.clock(), {"evaluations": out.evaluations})
 
     # ------------------------------------------------------------------ fast thread
+    def engage(self) -> None:
+        """Act again, but only on plans made from observations taken from now on."""
+        self._engaged_at = self.clock()
+        self.engaged = True
+
+    def disengage(self) -> None:
+        """No more targets until `engage` (the planner keeps running, so re-engaging is quick)."""
+        self.engaged = False
+
     def _send(self, target: np.ndarray, result: TickResult) -> None:
+        if not self.engaged:
+            self._hold("disengaged")
+            return
+        plan = self.slot.latest()
+        if plan is None or plan.obs_stamp_s < self._engaged_at:
+            self._hold("engaged: waiting for the first plan made after it")
+            return
         self.hold_reason = ""
         self.sent += 1
         self.publish_target(target, self.clock())

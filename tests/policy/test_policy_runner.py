@@ -102,3 +102,42 @@ def test_running_policy_sends_only_guarded_targets_and_holds_on_bad_touch(engine
         stop.set()
         r.stop()
         feeder.join(2)
+
+
+def test_disengaged_runner_sends_nothing_and_engage_waits_for_a_fresh_plan(engine):
+    out = Outputs()
+    r = _runner(engine, time.time, out, planner_rate_hz=5.0, control_rate_hz=30.0, max_action_jump_m=0.5)
+    r.disengage()
+    stop = threading.Event()
+
+    def feed():
+        while not stop.is_set():
+            _push_all(r, time.time())
+            time.sleep(1 / 30)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    r.start()
+    try:
+        deadline = time.time() + 60
+        while r.step < 3 and time.time() < deadline:  # the planner runs while disengaged
+            time.sleep(0.05)
+        assert r.step >= 3 and out.targets == [], r.status()
+        assert r.holds.get("disengaged", 0) > 0, r.holds
+        engaged_at = time.time()
+        r.engage()
+        first_step = r.step
+        while not out.targets and time.time() < deadline:
+            time.sleep(0.01)
+        assert out.targets, r.status()
+        plan = r.slot.latest()  # what the first target came from: planned after the engage, from fresh obs
+        assert plan.seq > first_step and plan.obs_stamp_s >= engaged_at
+        r.disengage()
+        time.sleep(0.2)
+        n = len(out.targets)
+        time.sleep(0.5)
+        assert len(out.targets) == n, "targets after disengage"
+    finally:
+        stop.set()
+        r.stop()
+        feeder.join(2)

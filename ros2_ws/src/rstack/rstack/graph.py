@@ -190,6 +190,10 @@ FRANKA_RESET = Service("/franka/reset", "std_srvs/srv/Trigger", "Clear a stop or
 TACTILE_CAPTURE_REFERENCE = Service(
     "/tactile/{name}/capture_reference", "std_srvs/srv/Trigger", "Re-capture the no-contact reference frame"
 )
+POLICY_START = Service(
+    "/policy/start", "std_srvs/srv/Trigger", "Engage the policy: act on the next plan made from now on"
+)
+POLICY_STOP = Service("/policy/stop", "std_srvs/srv/Trigger", "Disengage the policy: no more targets (the arm holds)")
 FIPER_RESET = Service("/fiper/reset", "std_srvs/srv/Trigger", "Clear a latched alarm and the score windows")
 RECORDER_START = Service("/recorder/start", "std_srvs/srv/Trigger", "Start an episode")
 RECORDER_STOP_SUCCESS = Service("/recorder/stop_success", "std_srvs/srv/Trigger", "Finalize the episode as success")
@@ -201,6 +205,8 @@ SERVICES: tuple[Service, ...] = (
     FRANKA_SAFE_STOP,
     FRANKA_RESET,
     TACTILE_CAPTURE_REFERENCE,
+    POLICY_START,
+    POLICY_STOP,
     FIPER_RESET,
     RECORDER_START,
     RECORDER_STOP_SUCCESS,
@@ -368,8 +374,10 @@ POLICY = NodeKind(
         DIAGNOSTICS,
     ),
     subscribes=(CAMERA_IMAGE, FRANKA_EE_POSE, FRANKA_GRIPPER_STATE, TACTILE_EMBEDDING),
+    serves=(POLICY_START, POLICY_STOP),
     parameters={
         "policy_dir": "",
+        "autostart": True,  # False: wait for /policy/start (evaluation, supervised runs)
         "control_rate_hz": 24.0,
         "planner_rate_hz": 6.0,
         "streaming": False,

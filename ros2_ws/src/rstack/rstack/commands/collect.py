@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log", default="", help="write the started nodes' output to this file")
     p.add_argument("--json", default="", help="write the per-episode outcomes to this JSON file")
     p.add_argument("--no-cameras", action="store_true", help="record without camera images (faster on a CPU)")
+    p.add_argument("--camera-size", default="", help="sim camera size WxH (default 320x240; policies train on 64x48)")
     p.set_defaults(func=run, attach=False)
 
 

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0, help="base seed; episode i draws from (seed, i)")
     e.add_argument("--host", default="", help="loopback address for the sim server (default: a random 127.x.y.z)")
     e.add_argument("--no-cameras", action="store_true", help="do not render cameras (faster on a CPU)")
+    e.add_argument("--camera-size", default="", help="sim camera size WxH (default: the sim world's, 320x240)")
     e.add_argument("--attach", action="store_true", help="use an already running sim profile instead of starting one")
     e.add_argument("--json", default="", help="write the per-episode outcomes to this JSON file")
     e.add_argument("--log", default="", help="write the started nodes' output to this file")
@@ -52,6 +53,19 @@ def summarize(outcomes: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _camera_size(text: str) -> dict[str, int]:
+    """`WxH` -> the sim world's camera size parameters ({} for the default)."""
+    if not text:
+        return {}
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"error: --camera-size wants WxH, e.g. 160x120, got {text!r}") from None
+    if w < 16 or h < 16:
+        raise SystemExit(f"error: --camera-size {text}: at least 16x16")
+    return {"camera_width": w, "camera_height": h}
+
+
 def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
     """Start sim_world + franka (the sim profile) on a private loopback address; (launcher, host)."""
     import yaml
@@ -66,6 +80,7 @@ def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
                 "seed": args.seed,
                 "scenario": args.scenario,
                 **({"camera_rate_hz": 0.0} if args.no_cameras else {}),
+                **_camera_size(getattr(args, "camera_size", "")),
             }
         },
         "franka": {"ros__parameters": {"robot_ip": host}},

@@ -56,7 +56,8 @@ class ExpertNode(Node):
         self.franka_status: dict[str, Any] = {}
         self.target: np.ndarray | None = None
         self.quat: np.ndarray | None = None
-        self.expert: WipeExpert | None = None
+        self.expert: Any = None  # WipeExpert or any controller with step(dt, force) / lift() / done
+        self.active = True  # False while another node (a policy) drives the arm
         self.published = 0
         self._sub(graph.FRANKA_EE_POSE, self._on_pose)
         self._sub(graph.FRANKA_WRENCH, self._on_wrench)
@@ -104,7 +105,7 @@ class ExpertNode(Node):
 
     # ------------------------------------------------------------------ output
     def _tick(self) -> None:
-        if self.ee is None:
+        if self.ee is None or not self.active:
             return
         with self._lock:
             if self.target is None:
@@ -162,6 +163,28 @@ class ExpertNode(Node):
                 raise TimeoutError("could not lift the tool off the table")
             time.sleep(0.05)
 
+    def _run_external(self, external: Any, episode: int, deadline: float, task: WipeTask) -> dict[str, Any] | None:
+        """Let `external` drive until the episode is decided, then take the arm back and lift (in the caller)."""
+        with self._lock:
+            self.active = False
+        try:
+            external.engage()
+            outcome = None
+            while time.monotonic() < deadline and outcome is None:
+                sim_record = self.records.get(episode)
+                outcome = sim_record.get("outcome") if sim_record else None
+                time.sleep(0.05)
+        finally:
+            external.disengage()
+            with self._lock:
+                # Resume from where the arm is (not where this node last pointed it) and lift from there.
+                here = self.ee[0].copy() if self.ee is not None else self.target
+                self.target = here
+                self.expert = WipeExpert(task, here, self.config)
+                self.expert.lift()
+                self.active = True
+        return outcome
+
     def _record(self, service: graph.Service) -> str:
         client = self.recorder_clients[service]
         if not client.wait_for_service(timeout_sec=60.0):
@@ -171,9 +194,19 @@ class ExpertNode(Node):
             raise RuntimeError(f"recorder refused {service.name}: {resp.message}")
         return resp.message
 
-    def run_episode(self, wall_timeout_s: float = 300.0, record: bool = False) -> dict[str, Any]:
+    def run_episode(
+        self,
+        wall_timeout_s: float = 300.0,
+        record: bool = False,
+        controller: Callable[[WipeTask, np.ndarray], Any] | None = None,
+        external: Any = None,
+    ) -> dict[str, Any]:
         """Reset the world, run the expert until the episode is decided and the arm lifted; the outcome.
 
+        `controller(task, start_xyz)` replaces the scripted expert with another in-process controller
+        (same step/lift/done interface). `external` (with `engage()` / `disengage()`) hands the arm to
+        another node for the episode instead: this node stops publishing until the episode is decided,
+        then takes the arm back where it is and lifts it.
         With `record`, the recorder's episode spans the run: started after the reset, stopped as a
         success or a failure by the sim's own outcome once the tool is lifted.
         """
@@ -190,11 +223,14 @@ class ExpertNode(Node):
         tool_length = float(self.privileged.get("tool_length_m", 0.042))
         if record:
             self._record(graph.RECORDER_START)
+        task = WipeTask.from_params(params, tool_length)
         with self._lock:
             start = self.target.copy() if self.target is not None else self.ee[0].copy()
-            self.expert = WipeExpert(WipeTask.from_params(params, tool_length), start, self.config)
+            self.expert = controller(task, start) if controller else WipeExpert(task, start, self.config)
         deadline = time.monotonic() + wall_timeout_s
         outcome = None
+        if external is not None:
+            outcome = self._run_external(external, episode, deadline, task)
         while time.monotonic() < deadline:
             sim_record = self.records.get(episode)
             outcome = sim_record.get("outcome") if sim_record else None
@@ -219,6 +255,7 @@ def run_episodes(
     episodes: int,
     progress: Callable[[dict[str, Any]], None] | None = None,
     record: bool = False,
+    **episode_kw: Any,
 ) -> list[dict[str, Any]]:
     """Spin `node` in a background executor and run `episodes` episodes; their outcomes."""
     from rclpy.executors import SingleThreadedExecutor
@@ -231,7 +268,7 @@ def run_episodes(
         node.wait_ready()
         outcomes = []
         for _ in range(episodes):
-            outcome = node.run_episode(record=record)
+            outcome = node.run_episode(record=record, **episode_kw)
             outcomes.append(outcome)
             if progress:
                 progress(outcome)

@@ -61,6 +61,10 @@ class PolicyNode(GraphNode):
         self.graph_subscription(graph.TACTILE_EMBEDDING, self._on_touch, name=p["tactile_sensor"])
         self.add_diagnostic(self._diagnostic)
         self.create_timer(1.0, self._publish_status)
+        self.graph_service(graph.POLICY_START, self._srv_start)
+        self.graph_service(graph.POLICY_STOP, self._srv_stop)
+        if not p["autostart"]:
+            self.runner.disengage()
         self.runner.start()
         self.get_logger().info(
             f"policy from {p['policy_dir']} on {engine.providers[0]}: cameras {self.runner.cameras}, "
@@ -70,6 +74,19 @@ class PolicyNode(GraphNode):
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _srv_start(self, _req, resp):
+        self.runner.engage()
+        self.last_width = None
+        resp.success, resp.message = True, f"engaged at planner step {self.runner.step}"
+        self.get_logger().info(resp.message)
+        return resp
+
+    def _srv_stop(self, _req, resp):
+        self.runner.disengage()
+        resp.success, resp.message = True, f"disengaged after {self.runner.sent} targets"
+        self.get_logger().info(resp.message)
+        return resp
 
     # ------------------------------------------------------------------ inputs
     def _on_image(self, camera: str, msg) -> None:
@@ -105,6 +122,7 @@ class PolicyNode(GraphNode):
 
     def _diagnostic(self):
         st = self.runner.status()
+        st["engaged"] = self.runner.engaged
         reason = str(st["hold_reason"])
         return self.status(WARN if reason else OK, f"holding: {reason}" if reason else "running", st)
 

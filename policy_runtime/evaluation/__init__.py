@@ -1,0 +1,1 @@
+"""Closed-loop evaluation helpers (ROS-free): baseline controllers and success-rate summaries."""

@@ -1,0 +1,48 @@
+"""Success-rate summaries of closed-loop evaluations, side by side."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate (sensible at 0/n and n/n, unlike the normal one)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    d = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / d
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def controller_row(name: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(outcomes)
+    ok = sum(1 for o in outcomes if o["success"])
+    lo, hi = wilson_interval(ok, n)
+    cov = sorted(float(o["coverage"]) for o in outcomes)
+    kinds = Counter(o["kind"] for o in outcomes if not o["success"])
+    return {
+        "controller": name,
+        "episodes": n,
+        "successes": ok,
+        "success_rate": ok / n if n else float("nan"),
+        "ci95": (lo, hi),
+        "median_coverage": cov[n // 2] if n else float("nan"),
+        "failures": dict(kinds.most_common()),
+    }
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width table: controller, success k/n and rate with its 95% interval, coverage, failure kinds."""
+    lines = [f"{'controller':28s} {'success':>9s} {'rate':>6s} {'95% CI':>13s} {'coverage':>9s}  failures"]
+    for r in rows:
+        lo, hi = r["ci95"]
+        fails = ", ".join(f"{k} x{v}" for k, v in r["failures"].items()) or "-"
+        lines.append(
+            f"{r['controller'][:28]:28s} {r['successes']:>4d}/{r['episodes']:<4d} {r['success_rate']:6.0%} "
+            f"[{lo:4.0%}, {hi:4.0%}] {r['median_coverage']:9.2f}  {fails}"
+        )
+    return "\n".join(lines)
