@@ -62,7 +62,13 @@ class PlannerLoop(threading.Thread):
 
 
 class FastLoop(threading.Thread):
-    """Ticks the runtime at `rate_hz`; sends targets through `publish`, reasons to hold through `hold`."""
+    """Ticks the runtime at `rate_hz`; sends targets through `publish`, reasons to hold through `hold`.
+
+    `trigger()` (called when a touch sample arrives) runs the next tick at once instead of at the next
+    period boundary, if at least half a period has passed since the last tick, and re-phases the schedule
+    on it: with a touch sensor at the control rate, each tick then decodes the newest touch within the
+    transport delay, not up to a whole period later. Without triggers it is a plain fixed-rate loop.
+    """
 
     def __init__(
         self,
@@ -80,14 +86,39 @@ class FastLoop(threading.Thread):
         self.now = now
         self.measured_xyz = measured_xyz
         self.timer = CycleTimer(rate_hz)
+        self.period_s = 1.0 / rate_hz
         self._halt = threading.Event()
+        self._wake = threading.Event()
+        self._next: float | None = None
+        self.triggered = 0
         self.wakeups: deque[float] = deque(maxlen=5000)
         self.sent = 0
         self.held = 0
 
+    def trigger(self) -> None:
+        self._wake.set()
+
+    def _wait_next(self, last_tick: float) -> None:
+        """Sleep until the next period boundary, or until a trigger at least half a period after `last_tick`."""
+        if self._next is None or self._next < last_tick - self.period_s:  # first tick, or fell behind: re-phase
+            self._next = last_tick
+        self._next += self.period_s
+        while not self._halt.is_set():
+            now = time.monotonic()
+            if now >= self._next:
+                return
+            if self._wake.wait(self._next - now):
+                self._wake.clear()
+                now = time.monotonic()
+                if now - last_tick >= 0.5 * self.period_s:
+                    self.triggered += 1
+                    self._next = now  # the schedule follows the touch stream from here
+                    return
+
     def run(self) -> None:
         while not self._halt.is_set():
-            self.wakeups.append(time.monotonic())
+            last_tick = time.monotonic()
+            self.wakeups.append(last_tick)
             with self.timer.section("tick"):
                 result = self.runtime.tick(self.now(), self.measured_xyz())
             with self.timer.section("send"):
@@ -97,10 +128,11 @@ class FastLoop(threading.Thread):
                 else:
                     self.hold(result.reason or "hold")
                     self.held += 1
-            self.timer.wait()
+            self._wait_next(last_tick)
 
     def stop(self) -> None:
         self._halt.set()
+        self._wake.set()
 
     def jitter_ms(self) -> np.ndarray:
         """|actual tick interval - period| in ms, over the recorded wakeups."""

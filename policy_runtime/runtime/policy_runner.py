@@ -48,6 +48,7 @@ class RunnerConfig:
     max_age_s: float = 0.25
     max_action_jump_m: float = 0.03
     seed: int = 0
+    tick_on_touch: bool = True  # a touch sample triggers the next fast tick at once (see FastLoop)
 
 
 class PolicyRunner:
@@ -129,6 +130,8 @@ class PolicyRunner:
         if self._finite(TOUCH, features):
             self.sync.push(TOUCH, stamp_s, features)
             self.touch.push(stamp_s, features)
+            if self.config.tick_on_touch:
+                self.fast.trigger()
 
     # ------------------------------------------------------------------ planner thread
     def plan_once(self) -> Plan | str:
@@ -202,6 +205,7 @@ class PolicyRunner:
             "planner_errors": self.planner.errors,
             "planner_ms_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
             "fast_jitter_ms_p99": float(np.percentile(jitter, 99)) if jitter.size else float("nan"),
+            "fast_ticks_on_touch": self.fast.triggered,
             "guard_rejections": sum(self.guard.rejections.values()),
             "bad_inputs": sum(self.bad_inputs.values()),
         }

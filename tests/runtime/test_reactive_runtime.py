@@ -187,3 +187,34 @@ def test_fast_loop_keeps_ticking_while_the_planner_is_stuck():
     # It sent the plan's targets while the plan was valid, then held because the plan expired.
     assert len(published) >= RecordingHead.horizon - 2
     assert any(h.startswith("plan 1 expired") for h in holds)
+
+
+def test_a_touch_trigger_runs_the_next_tick_at_once_and_rephases_the_schedule():
+    rt = _runtime()[0]
+    ticks: list[float] = []
+    loop = FastLoop(rt, 2.0, lambda _t, _r: ticks.append(time.monotonic()), lambda _h: ticks.append(time.monotonic()),
+                    now=time.monotonic)  # fmt: skip
+
+    def wait_ticks(n: int, timeout: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(ticks) < n and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    loop.start()
+    try:
+        wait_ticks(1)
+        time.sleep(max(0.0, ticks[0] + 0.1 - time.monotonic()))
+        loop.trigger()  # 100 ms after the tick, under half the 500 ms period: ignored
+        time.sleep(0.05)
+        assert len(ticks) == 1
+        time.sleep(max(0.0, ticks[0] + 0.3 - time.monotonic()))
+        t_trig = time.monotonic()
+        loop.trigger()  # 300 ms after the tick: the next tick runs now instead of at 500 ms
+        wait_ticks(2)
+        assert len(ticks) == 2 and ticks[1] - t_trig < 0.05, (ticks, t_trig)
+        wait_ticks(3)  # the schedule follows the trigger: the next tick a period after it, not at the old 500 ms
+        assert ticks[2] - ticks[1] > 0.4, ticks
+    finally:
+        loop.stop()
+        loop.join(2)
+    assert loop.triggered == 1

@@ -42,6 +42,7 @@ class PolicyNode(GraphNode):
                 max_skew_s=p["max_skew_s"],
                 max_age_s=p["max_age_s"],
                 max_action_jump_m=p["max_action_jump_m"],
+                tick_on_touch=p["tick_on_touch"],
             ),
             clock=self._now,
             publish_target=self._publish_target,

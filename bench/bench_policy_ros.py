@@ -1,0 +1,177 @@
+"""Policy node through ROS: tactile stamp -> target published, and fast-tick jitter, with the planner running.
+
+Run: ``.venv/bin/python bench/bench_policy_ros.py [--bundle DIR] [--seconds 20]``. Starts the real
+policy node (its own process, onnxruntime on CPU) on a bundle (default: one built like
+bench_policy.py's, at the default model sizes), and from this process publishes what the robot's
+sensors would: two cameras at 15 Hz, TCP pose and gripper at 100 Hz, and touch at the control rate,
+each stamped at capture. For every target the node publishes, the latency is the target's stamp (the
+node's clock when it published) minus the capture stamp of the newest touch sample sent before it;
+both stamps come from this machine's one clock. Runs at 24 Hz and at 100 Hz control, with the planner
+at its default rate and B=16, once with touch-triggered ticks (the default) and once on the timer alone.
+Prints p50/p99 latency and the node's own fast-tick jitter p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def run_case(bundle: Path, rate_hz: float, tick_on_touch: bool, seconds: float, workdir: Path) -> dict:
+    import rclpy
+    from geometry_msgs.msg import PoseStamped
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import Image, JointState
+    from std_msgs.msg import Float32MultiArray, String
+
+    from hardware.tactile.layout import layout_dims
+    from policy_runtime.engine.bundle import load_bundle
+    from rstack import graph
+    from rstack.msg_convert import array_to_pose, float_array_msg
+    from rstack.node_support import s_to_stamp, stamp_to_s
+    from rstack.ros_types import topic_qos
+    from tests.helpers.procs import node_proc
+
+    b = load_bundle(bundle)
+    touch_dim = int(b.shapes["touch_dim"])
+    params = {
+        "policy_dir": str(bundle),
+        "tactile_sensor": "tool",
+        "control_rate_hz": rate_hz,
+        "tick_on_touch": tick_on_touch,
+        "max_action_jump_m": 0.5,  # the benchmark bundle's weights are barely trained
+    }
+    proc = node_proc("policy_node", params, name="policy", tmp=workdir)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("bench_policy_ros", context=ctx)
+    touch_log: list[float] = []
+    targets: list[float] = []
+    status: dict = {}
+    node.create_subscription(
+        PoseStamped, graph.FRANKA_TARGET_POSE.name, lambda m: targets.append(stamp_to_s(m.header.stamp)), 100
+    )
+    node.create_subscription(
+        String, graph.POLICY_STATUS.name, lambda m: status.update(json.loads(m.data)), topic_qos(graph.POLICY_STATUS)
+    )
+    cams = {c: node.create_publisher(Image, graph.CAMERA_IMAGE.resolve(name=c), 5) for c in b.cameras}
+    pose_pub = node.create_publisher(PoseStamped, graph.FRANKA_EE_POSE.name, topic_qos(graph.FRANKA_EE_POSE))
+    grip_pub = node.create_publisher(JointState, graph.FRANKA_GRIPPER_STATE.name, 10)
+    touch_pub = node.create_publisher(Float32MultiArray, graph.TACTILE_EMBEDDING.resolve(name="tool"), 10)
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+    img = Image(height=240, width=320, encoding="rgb8", step=960, data=bytes(np.full(240 * 960, 100, np.uint8)))
+    pose = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
+    stop = threading.Event()
+
+    def now() -> float:
+        return time.time()
+
+    def publisher(period: float, fn) -> None:
+        nxt = time.monotonic()
+        while not stop.is_set():
+            fn(now())
+            nxt += period
+            time.sleep(max(0.0, nxt - time.monotonic()))
+
+    def pub_cams(t: float) -> None:
+        for pub in cams.values():
+            img.header.stamp = s_to_stamp(t)
+            pub.publish(img)
+
+    def pub_state(t: float) -> None:
+        pose_pub.publish(array_to_pose(pose, s_to_stamp(t), "base"))
+        g = JointState(name=["width", "grasped"], position=[0.04, 0.0])
+        g.header.stamp = s_to_stamp(t)
+        grip_pub.publish(g)
+
+    def pub_touch(t: float) -> None:
+        touch_log.append(t)
+        touch_pub.publish(float_array_msg(layout_dims((touch_dim,), ("embedding",), t), np.zeros(touch_dim)))
+
+    try:
+        proc.wait_for("policy from", timeout=120)
+        threads = [
+            threading.Thread(target=publisher, args=(1 / 15, pub_cams), daemon=True),
+            threading.Thread(target=publisher, args=(1 / 100, pub_state), daemon=True),
+            threading.Thread(target=publisher, args=(1 / rate_hz, pub_touch), daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 60
+        while len(targets) < 10 and time.monotonic() < deadline:  # planning started, targets flowing
+            time.sleep(0.05)
+        if len(targets) < 10:
+            raise RuntimeError(f"no targets from the policy node: {status}\n{proc.output[-2000:]}")
+        n0 = len(targets)
+        time.sleep(seconds)
+        stamps = np.asarray(targets[n0:])
+        touches = np.asarray(touch_log)
+        idx = np.searchsorted(touches, stamps, side="right") - 1
+        ok = idx >= 0
+        lat_ms = (stamps[ok] - touches[idx[ok]]) * 1e3
+        time.sleep(1.2)  # one more status message
+        return {
+            "rate_hz": rate_hz,
+            "tick_on_touch": tick_on_touch,
+            "targets": int(stamps.size),
+            "lat_p50_ms": float(np.percentile(lat_ms, 50)),
+            "lat_p99_ms": float(np.percentile(lat_ms, 99)),
+            "jitter_p99_ms": float(status.get("fast_jitter_ms_p99", float("nan"))),
+            "planner_ms_p50": float(status.get("planner_ms_p50", float("nan"))),
+            "planner_steps": int(status.get("planner_step", 0)),
+        }
+    finally:
+        stop.set()
+        ex.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+        proc.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", default="", help="policy bundle (default: build one at the default model sizes)")
+    ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per case")
+    args = ap.parse_args()
+    from rstack.dds import use_stack_dds_profile
+
+    use_stack_dds_profile()
+    with tempfile.TemporaryDirectory(prefix="bench-policy-ros-") as tmp:
+        work = Path(tmp)
+        if args.bundle:
+            bundle = Path(args.bundle)
+        else:
+            from bench_policy import build_bundle
+
+            print("building a bundle at the default model sizes ...", flush=True)
+            _, bundle = build_bundle(work)
+        rows = []
+        for rate in (24.0, 100.0):
+            for trig in (True, False):
+                r = run_case(bundle, rate, trig, args.seconds, work)
+                rows.append(r)
+                print(json.dumps(r), flush=True)
+    head = ("control", "ticks", "targets", "touch->target p50", "p99", "jitter p99")
+    print("\n{:>8s} {:>14s} {:>8s} {:>18s} {:>8s} {:>11s}".format(*head))
+    for r in rows:
+        mode = "on touch" if r["tick_on_touch"] else "timer only"
+        print(
+            f"{r['rate_hz']:6.0f}Hz {mode:>14s} {r['targets']:8d} {r['lat_p50_ms']:15.2f} ms "
+            f"{r['lat_p99_ms']:5.2f} ms {r['jitter_p99_ms']:8.2f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
