@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-samples", type=int, default=8, help="B sampled chunks per planner step (policy node)")
     p.add_argument("--out", default="runs/eval", help="directory for outcomes.json and the node logs")
     p.add_argument("--host", default="", help="loopback address for the sim server (default: random 127.x.y.z)")
-    p.set_defaults(func=run, no_cameras=False, attach=False)
+    p.add_argument("--no-cameras", action="store_true", help="no camera rendering (baselines only: a policy needs them)")
+    p.set_defaults(func=run, attach=False)
 
 
 def _controllers(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
@@ -175,6 +176,9 @@ def run(args: argparse.Namespace) -> int:
         scenario(args.scenario)
     except ValueError as exc:
         print(f"rstack eval: error: {exc}", file=sys.stderr)
+        return 2
+    if args.no_cameras and args.policy:
+        print("rstack eval: error: --no-cameras: the policy needs its cameras", file=sys.stderr)
         return 2
     controllers = _controllers(args)
     out_dir = Path(args.out).resolve()

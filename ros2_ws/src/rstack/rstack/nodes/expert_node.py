@@ -58,6 +58,7 @@ class ExpertNode(Node):
         self.quat: np.ndarray | None = None
         self.expert: Any = None  # WipeExpert or any controller with step(dt, force) / lift() / done
         self.active = True  # False while another node (a policy) drives the arm
+        self.max_lead_m = 0.03  # under the arm node's max step per target (5 cm by default)
         self.published = 0
         self._sub(graph.FRANKA_EE_POSE, self._on_pose)
         self._sub(graph.FRANKA_WRENCH, self._on_wrench)
@@ -119,6 +120,12 @@ class ExpertNode(Node):
                     self.expert.lift()  # never press blind
                 self.target = self.expert.step(dt, self.force_n if fresh_force else 0.0)
             target, quat = self.target.copy(), self.quat
+        # Never lead the measured TCP by more than the arm node accepts in one step: if the arm fell behind
+        # (a held or rejected stretch), the target waits for it instead of running off out of reach.
+        lead = target - self.ee[0]
+        dist = float(np.linalg.norm(lead))
+        if dist > self.max_lead_m:
+            target = self.ee[0] + lead * (self.max_lead_m / dist)
         pose = np.concatenate([target, quat])
         self.pub.publish(array_to_pose(pose, self.get_clock().now().to_msg(), self.frame_id))
         self.published += 1
