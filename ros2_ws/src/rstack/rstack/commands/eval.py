@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-samples", type=int, default=8, help="B sampled chunks per planner step (policy node)")
     p.add_argument("--out", default="runs/eval", help="directory for outcomes.json and the node logs")
     p.add_argument("--host", default="", help="loopback address for the sim server (default: random 127.x.y.z)")
-    p.add_argument("--no-cameras", action="store_true", help="no camera rendering (baselines only: a policy needs them)")
+    p.add_argument("--no-cameras", action="store_true", help="no camera rendering (baselines only)")
     p.set_defaults(func=run, attach=False)
 
 
