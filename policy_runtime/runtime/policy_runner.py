@@ -30,6 +30,7 @@ from policy_runtime.runtime.reactive import ReactiveRuntime, TickResult, TouchHi
 from policy_runtime.training.dataset import resize_image
 
 TCP, GRIPPER, TOUCH = "tcp_pose", "gripper_width", "touch"
+HOLD_RESETS_GUARD_S = 0.5
 
 
 def rdp_action_to_target(action: np.ndarray, base_pose: np.ndarray) -> np.ndarray:
@@ -99,6 +100,7 @@ class PolicyRunner:
         self._lock = threading.Lock()
         self.engaged = True
         self._engaged_at = float("-inf")
+        self._last_sent_t = float("-inf")
         self.planner = PlannerLoop(self.plan_once, self.slot, config.planner_rate_hz)
         self.fast = FastLoop(
             self.runtime, config.control_rate_hz, self._send, self._hold, now=clock, measured_xyz=lambda: self._tcp_xyz
@@ -160,6 +162,7 @@ class PolicyRunner:
     def engage(self) -> None:
         """Act again, but only on plans made from observations taken from now on."""
         self._engaged_at = self.clock()
+        self.guard.reset()  # the jump check starts again from the measured TCP, not a target of before
         self.engaged = True
 
     def disengage(self) -> None:
@@ -175,10 +178,15 @@ class PolicyRunner:
             self._hold("engaged: waiting for the first plan made after it")
             return
         self.hold_reason = ""
+        self._last_sent_t = self.clock()
         self.sent += 1
         self.publish_target(target, self.clock())
 
     def _hold(self, reason: str) -> None:
+        if self.clock() - self._last_sent_t > HOLD_RESETS_GUARD_S:
+            # After a long hold the arm may be anywhere (stopped, moved by someone else): judge the next
+            # target's jump against the measured TCP instead of the last target sent before the hold.
+            self.guard.reset()
         self.hold_reason = reason
         key = reason.split(":", 1)[0]
         with self._lock:
