@@ -141,11 +141,16 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # report and exit non-zero, never a silent death
-        if node is not None:
+        if node is not None and not rclpy.ok():
+            # SIGINT/SIGTERM shut the context down while the executor was between waits; rclpy then raises
+            # RCLError ("context is not valid") instead of ExternalShutdownException. A clean stop, not a fault.
+            node.get_logger().info(f"stopped while spinning ({type(exc).__name__})")
+        elif node is not None:
             node.get_logger().fatal(f"{type(exc).__name__}: {exc}")
+            code = 1
         else:
             print(f"[FATAL] could not start node: {type(exc).__name__}: {exc}", file=sys.stderr)
-        code = 1
+            code = 1
     finally:
         if node is not None:
             close = getattr(node, "close", None)

@@ -104,7 +104,7 @@ def _policy_launch(policy_dir: str, args: argparse.Namespace, workdir: Path, log
         "use_sim_time": True,
     }
     inst = graph.NodeInstance("policy", graph.POLICY, params)
-    launcher = Launcher([node_launch(inst, {**inst.merged_parameters(), "use_sim_time": True}, workdir)], out=log)
+    launcher = Launcher([node_launch(inst, inst.merged_parameters(), workdir)], out=log)
     launcher.start()
     return launcher
 

@@ -30,12 +30,6 @@ from rstack.node_support import ERROR, OK, WARN, GraphNode, run_node, s_to_stamp
 SIM_TACTILE_NAME = "tool"
 
 
-def rclpy_ok(context: Any) -> bool:
-    import rclpy
-
-    return rclpy.ok(context=context)
-
-
 class SimWorldNode(GraphNode):
     _closing = False
 
@@ -113,7 +107,7 @@ class SimWorldNode(GraphNode):
         from rosgraph_msgs.msg import Clock
 
         last = -1.0
-        while rclpy_ok(self.context) and not self._closing:
+        while self.context.ok() and not self._closing:
             t = self.world.sim_time
             if t > last:
                 last = t
