@@ -43,6 +43,20 @@ def _push_all(r: PolicyRunner, t: float, touch: np.ndarray | None = None, image_
     r.push_touch(t, np.zeros(r.touch_dim, np.float32) if touch is None else touch)
 
 
+def _feed(r: PolicyRunner, touch=lambda: None, rate_hz: float = 30.0) -> tuple[threading.Event, threading.Thread]:
+    """Push every stream at `rate_hz` from a thread (touch from `touch()`, None = zeros) until the event is set."""
+    stop = threading.Event()
+
+    def feed():
+        while not stop.is_set():
+            _push_all(r, time.time(), touch())
+            time.sleep(1 / rate_hz)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    return stop, feeder
+
+
 def test_planner_waits_for_every_stream_then_publishes_monitor_features(engine):
     now = [100.0]
     out = Outputs()
@@ -72,16 +86,7 @@ def test_running_policy_sends_only_guarded_targets_and_holds_on_bad_touch(engine
     out = Outputs()
     r = _runner(engine, time.time, out, planner_rate_hz=5.0, control_rate_hz=30.0, max_action_jump_m=0.5)
     bad = threading.Event()
-    stop = threading.Event()
-
-    def feed():
-        while not stop.is_set():
-            touch = np.full(r.touch_dim, np.nan, np.float32) if bad.is_set() else None
-            _push_all(r, time.time(), touch)
-            time.sleep(1 / 30)
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
+    stop, feeder = _feed(r, lambda: np.full(r.touch_dim, np.nan, np.float32) if bad.is_set() else None)
     r.start()
     try:
         deadline = time.time() + 60
@@ -108,15 +113,7 @@ def test_disengaged_runner_sends_nothing_and_engage_waits_for_a_fresh_plan(engin
     out = Outputs()
     r = _runner(engine, time.time, out, planner_rate_hz=5.0, control_rate_hz=30.0, max_action_jump_m=0.5)
     r.disengage()
-    stop = threading.Event()
-
-    def feed():
-        while not stop.is_set():
-            _push_all(r, time.time())
-            time.sleep(1 / 30)
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
+    stop, feeder = _feed(r)
     r.start()
     try:
         deadline = time.time() + 60
