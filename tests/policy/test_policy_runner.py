@@ -121,6 +121,9 @@ def test_disengaged_runner_sends_nothing_and_engage_waits_for_a_fresh_plan(engin
             time.sleep(0.05)
         assert r.step >= 3 and out.targets == [], r.status()
         assert r.holds.get("disengaged", 0) > 0, r.holds
+        # A target left over from an earlier episode, 0.8 m away: the jump check must not judge the new
+        # episode's targets against it (it would refuse them all), but against the measured TCP.
+        r.guard.last = np.array([1.3, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0, 0.04])
         engaged_at = time.time()
         r.engage()
         first_step = r.step
