@@ -7,35 +7,19 @@ lengths, outcomes, rates per topic, and the histogram of skew over every episode
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from tqdm import tqdm
 
 from policy_runtime.datasets.builder import EpisodePlan, StreamMap, plan_episode
 from policy_runtime.datasets.index import load_index
-
-
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+from policy_runtime.html_report import png as _png
+from policy_runtime.html_report import table as _table
 
 
 def write_report(

@@ -20,6 +20,8 @@ import numpy as np
 SCHEMA = "rstack.policy_bundle"
 SCHEMA_VERSION = 1
 MANIFEST = "bundle.json"
+# The bundled default policy (committed; trained by `rstack pipeline` on sim demos): `rstack demo` runs it.
+DEFAULT_BUNDLE = Path(__file__).resolve().parents[2] / "bundles" / "wipe_sim"
 GRAPHS = ("obs_encoder", "denoiser", "decoder_step", "decoder_chunk", "tokenizer_encoder")
 ONNX_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(int64)": "int64"}
 

@@ -82,16 +82,31 @@ def load_rollout(path: str | Path) -> CalibrationRollout:
     )
 
 
-def load_rollouts(directory: str | Path) -> list[CalibrationRollout]:
-    """Every rollout `.npz` of a directory (sorted by name), checked for shared D, B and H."""
+def load_rollouts(directory: str | Path, skip_failures: bool = False) -> list[CalibrationRollout]:
+    """Every rollout `.npz` of a directory (sorted by name), checked for shared D, B and H.
+
+    A file marked unsuccessful is an error, or skipped with `skip_failures` (a directory written by
+    `rstack eval` holds both kinds)."""
     root = Path(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"rollouts directory {root} does not exist")
-    rollouts = [load_rollout(p) for p in sorted(root.glob("*.npz")) if p.name != TRAIN_EMBEDDINGS_FILE]
+    paths = [p for p in sorted(root.glob("*.npz")) if p.name != TRAIN_EMBEDDINGS_FILE]
+    if skip_failures:
+        paths = [p for p in paths if _marked_successful(p)]
+    rollouts = [load_rollout(p) for p in paths]
     if not rollouts:
-        raise ValueError(f"rollouts directory {root} holds no rollout .npz files")
+        kind = "successful rollout" if skip_failures else "rollout"
+        raise ValueError(f"rollouts directory {root} holds no {kind} .npz files")
     check_consistent(rollouts)
     return rollouts
+
+
+def _marked_successful(path: Path) -> bool:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return "success" not in z.files or bool(np.asarray(z["success"]).item())
+    except (OSError, ValueError):
+        return True  # unreadable: let load_rollout name the problem
 
 
 def check_consistent(rollouts: list[CalibrationRollout]) -> tuple[int, int, int]:

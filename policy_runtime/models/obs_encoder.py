@@ -26,6 +26,7 @@ class ObsEncoderConfig:
     proprio_dim: int = 4
     touch_dim: int = 15
     cnn_channels: tuple[int, ...] = field(default=(16, 32, 32, 64))
+    cnn_strides: tuple[int, ...] = field(default=(2, 2, 2, 2))  # 1s keep a finer map for the spatial softmax
     keypoints: int = 32
     emb_dim: int = 128
 
@@ -50,10 +51,12 @@ class CameraCNN(nn.Module):
     def __init__(self, cfg: ObsEncoderConfig) -> None:
         super().__init__()
         layers: list[nn.Module] = []
+        if len(cfg.cnn_strides) != len(cfg.cnn_channels) or any(s not in (1, 2) for s in cfg.cnn_strides):
+            raise ValueError(f"cnn_strides must be 1 or 2, one per conv layer, got {cfg.cnn_strides}")
         cin, h, w = 3, cfg.image_size[0], cfg.image_size[1]
-        for cout in cfg.cnn_channels:
-            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.GroupNorm(8, cout), nn.ReLU()]
-            cin, h, w = cout, (h + 1) // 2, (w + 1) // 2
+        for cout, stride in zip(cfg.cnn_channels, cfg.cnn_strides, strict=True):
+            layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.GroupNorm(8, cout), nn.ReLU()]
+            cin, h, w = cout, (h + stride - 1) // stride, (w + stride - 1) // stride
         self.convs = nn.Sequential(*layers)
         self.softmax = SpatialSoftmax(cin, h, w, cfg.keypoints)
 

@@ -92,6 +92,7 @@ class FastLoop(threading.Thread):
         self._next: float | None = None
         self.triggered = 0
         self.wakeups: deque[float] = deque(maxlen=5000)
+        self.path_ms: deque[float] = deque(maxlen=5000)  # tick wake-up -> target handed to publish, per sent target
         self.sent = 0
         self.held = 0
 
@@ -125,6 +126,7 @@ class FastLoop(threading.Thread):
                 if result.target is not None:
                     self.publish(result.target, result)
                     self.sent += 1
+                    self.path_ms.append((time.monotonic() - last_tick) * 1e3)
                 else:
                     self.hold(result.reason or "hold")
                     self.held += 1

@@ -206,6 +206,7 @@ class PolicyRunner:
     def status(self) -> dict[str, float | str | int]:
         jitter = self.fast.jitter_ms()
         lat = np.asarray(self.planner.latencies_s) * 1e3
+        path = np.asarray(self.fast.path_ms)
         return {
             "planner_step": self.step,
             "targets_sent": self.sent,
@@ -213,6 +214,8 @@ class PolicyRunner:
             "planner_errors": self.planner.errors,
             "planner_ms_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
             "fast_jitter_ms_p99": float(np.percentile(jitter, 99)) if jitter.size else float("nan"),
+            "fast_path_ms_p50": float(np.percentile(path, 50)) if path.size else float("nan"),
+            "fast_path_ms_p99": float(np.percentile(path, 99)) if path.size else float("nan"),
             "fast_ticks_on_touch": self.fast.triggered,
             "guard_rejections": sum(self.guard.rejections.values()),
             "bad_inputs": sum(self.bad_inputs.values()),

@@ -45,6 +45,7 @@ class DiffusionTrainConfig:
     step_embed_dim: int = 128
     emb_dim: int = 128
     cnn_channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64])
+    cnn_strides: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
     keypoints: int = 32
     steps: int = 2500
     batch_size: int = 64

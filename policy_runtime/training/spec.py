@@ -31,7 +31,8 @@ class PolicySpec:
         )  # fmt: skip
         obs = ObsEncoderConfig(
             cameras=tuple(cameras), image_size=(d.image_size[0], d.image_size[1]), obs_steps=d.obs_steps,
-            proprio_dim=4, touch_dim=touch_dim, cnn_channels=tuple(f.cnn_channels), keypoints=f.keypoints,
+            proprio_dim=4, touch_dim=touch_dim, cnn_channels=tuple(f.cnn_channels), cnn_strides=tuple(f.cnn_strides),
+            keypoints=f.keypoints,
             emb_dim=f.emb_dim,
         )  # fmt: skip
         unet = UNetConfig(

@@ -17,7 +17,6 @@ GPU (or this CPU) trains them in minutes; DDP pays off only with larger dims or 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,7 +249,7 @@ class PolicyTrainer:
     def load(self, directory: str | Path) -> None:
         tensors, state = load_checkpoint(directory)
         src = str(directory)
-        if state["spec"] != json.loads(json.dumps(self.spec.to_json())):  # tuples -> lists, as stored
+        if PolicySpec.from_json(state["spec"]) != self.spec:  # fields added later take their defaults
             raise ValueError(f"checkpoint {src}: model spec differs from this config/dataset; use a new out_dir")
         for prefix, module in (("tokenizer", self.tokenizer), ("obs_encoder", self.obs_encoder), ("unet", self.unet)):
             load_module(prefix, module, tensors, src)

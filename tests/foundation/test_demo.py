@@ -16,7 +16,15 @@ pytestmark = [pytest.mark.ros, pytest.mark.sim]
 
 def test_demo_reports_live_topic_rates_and_exits_cleanly():
     res = subprocess.run(
-        [str(Path(sys.executable).parent / "rstack"), "demo", "--duration", "3", "--host", random_loopback_host()],
+        [
+            str(Path(sys.executable).parent / "rstack"),
+            "demo",
+            "--watch",
+            "--duration",
+            "3",
+            "--host",
+            random_loopback_host(),
+        ],
         capture_output=True,
         text=True,
         timeout=240,

@@ -93,6 +93,8 @@ def test_running_policy_sends_only_guarded_targets_and_holds_on_bad_touch(engine
         while len(out.targets) < 10 and time.time() < deadline:
             time.sleep(0.05)
         assert len(out.targets) >= 10, r.status()
+        st = r.status()  # the in-node fast path is timed for every target sent
+        assert len(r.fast.path_ms) >= 10 and 0 < st["fast_path_ms_p50"] <= st["fast_path_ms_p99"], st
         for tgt in out.targets:
             assert tgt.shape == (8,) and np.all(np.isfinite(tgt))
             assert abs(np.linalg.norm(tgt[3:7]) - 1.0) < 1e-6

@@ -3,7 +3,8 @@
 The bundle is trained for a few steps on synthetic data shaped like the sim's (two cameras, 15-d touch): it
 cannot wipe, but everything between it and the arm is real: the policy node process on onnxruntime, the
 supervisor handing the arm over through /policy/start and /policy/stop, the arm node's envelope, the sim
-world deciding the outcome, and the supervisor taking the arm back to lift it for the next episode.
+world deciding the outcome, and the supervisor taking the arm back to lift it for the next episode; the
+recorder writing each episode as MCAP; the policy's monitor features captured per planner step.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,7 +50,15 @@ def test_eval_hands_the_arm_to_the_policy_and_back(sim_bundle: Path, tmp_path: P
     assert len(outcomes) == 2 and all(o["controller"].startswith("policy ") for o in outcomes)
     assert [o["episode"] for o in outcomes] == [1, 2]  # the supervisor lifted and reset between them
     assert re.search(r"policy \S+ +\d/2 ", res.stdout), res.stdout  # the summary row
-    (log,) = out.glob("nodes_policy*.log")
+    for o in outcomes:  # the monitor features of each episode, stamped in episode time
+        with np.load(o["features"]) as z:
+            emb, chunks, t_s = z["embedding"], z["chunks"], z["t_s"]
+            assert str(z["kind"]) == o["kind"] and bool(z["success"]) == o["success"]
+        assert len(emb) >= 3 and chunks.shape[1:] == (2, 32, 3) and len(t_s) == len(emb)
+        assert np.all(np.diff(t_s) >= 0) and 0.0 <= t_s[0] and t_s[-1] <= o["time_s"] + 0.5
+        assert Path(o["recording"]).suffix == ".mcap" and Path(o["recording"]).is_file()
+    assert "<td>nominal</td>" in (out / "report.html").read_text()
+    (log,) = out.glob("nodes_nominal_policy*.log")
     text = log.read_text()
     assert text.count("engaged at planner step") == 2 and text.count("disengaged after") == 2, text[-3000:]
     errors = [ln for ln in text.splitlines() if ERROR_LINE.search(ln)]

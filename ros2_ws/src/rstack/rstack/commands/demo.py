@@ -1,8 +1,13 @@
 """`rstack demo`: the main job on its bundled default.
 
-Brings up the sim profile through the launcher (franky-sim + MuJoCo world + arm node behind the robot's
-topics), watches the graph from a separate rclpy node, prints what every topic delivers, then stops the
-profile and checks that everything came down.
+Default: the closed loop. The bundled policy (bundles/wipe_sim: ONNX + JSON, trained by `rstack pipeline`)
+drives the sim arm through the full ROS graph (franky-sim, MuJoCo world, arm node, sim cameras and
+tactile, policy node on onnxruntime) for a few episodes of the nominal scenario and of a failure scenario;
+every episode is recorded as MCAP; the bundled FIPER monitor is replayed over the policy's features. It
+prints the success rate, the policy's fast-path timing and the monitor's alarms, and writes the HTML
+report (this is `rstack eval` with the bundled defaults).
+
+`--watch`: only bring the sim graph up, print what every topic delivers, and stop it cleanly.
 """
 
 from __future__ import annotations
@@ -19,13 +24,58 @@ import time
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the sim-in-the-loop demo on its bundled default")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds to watch the running graph")
+    p.add_argument("--policy", default="", help="policy bundle (default: the bundled bundles/wipe_sim)")
+    p.add_argument("--monitor", default="", help="FIPER monitor directory (default: POLICY/monitor if present)")
+    p.add_argument("--episodes", type=int, default=2, help="episodes per scenario")
+    p.add_argument("--scenarios", default="nominal,push", help="comma-separated sim scenarios")
+    p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--camera-size", default="160x120", help="sim camera size the bundled policy was trained on")
+    p.add_argument("--out", default="runs/demo", help="where the recordings, outcomes and report go")
+    p.add_argument("--watch", action="store_true", help="only bring the sim graph up and print topic rates")
+    p.add_argument("--duration", type=float, default=10.0, help="--watch: seconds to watch the running graph")
     p.add_argument("--startup-timeout", type=float, default=90.0, help="seconds to wait for the arm state")
-    p.add_argument("--host", default="127.0.0.1", help="loopback address the sim's libfranka server binds")
+    p.add_argument("--host", default="", help="loopback address the sim's libfranka server binds (default: random)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    return watch(args) if args.watch else closed_loop(args)
+
+
+def closed_loop(args: argparse.Namespace) -> int:
+    """The bundled policy (and monitor) through `rstack eval`; then the alarms and where everything is."""
+    import json
+    from pathlib import Path
+
+    from policy_runtime.engine.bundle import DEFAULT_BUNDLE
+    from rstack.commands import eval as evaluation
+
+    policy = Path(args.policy) if args.policy else DEFAULT_BUNDLE
+    if not (policy / "bundle.json").is_file():
+        print(f"rstack demo: error: no policy bundle at {policy} (train one with `rstack pipeline`)", file=sys.stderr)
+        return 2
+    monitor = args.monitor or (str(policy / "monitor") if (policy / "monitor" / "fiper_monitor.json").is_file() else "")
+    print(f"demo: policy {policy}" + (f", failure monitor {monitor}" if monitor else ", no failure monitor found"))
+    ns = argparse.Namespace(
+        profile="sim", policy=str(policy), mean_action="", expert=False, episodes=args.episodes,
+        scenario=args.scenarios, seed=args.seed, camera_size=args.camera_size, num_samples=8, out=args.out,
+        host=args.host, no_cameras=False, monitor=monitor, record=True,
+    )  # fmt: skip
+    rc = evaluation.run(ns)
+    fiper = Path(args.out) / "fiper.json"
+    if monitor and fiper.is_file():
+        print("\nfailure monitor alarms (FIPER, AND rule) per policy episode:")
+        for ep in json.loads(fiper.read_text())["episodes"]:
+            alarm = ep["alarm_time_s"]["FIPER (AND)"]
+            truth = "success" if ep["success"] else f"{ep['kind']} at {ep['failure_time_s']:.1f} s"
+            said = f"alarm at {alarm:.1f} s" if alarm is not None else "no alarm"
+            print(f"  {ep['name']:28s} [{ep['scenario']}] {truth:22s} {said}")
+    print(f"\ndemo: report {Path(args.out).resolve() / 'report.html'}; MCAP {Path(args.out).resolve() / 'recordings'}")
+    return rc
+
+
+def watch(args: argparse.Namespace) -> int:
+    """Bring the sim profile up, print every topic's rate over `args.duration`, stop it."""
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
@@ -35,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
     from rstack.ros_types import topic_class, topic_qos
 
     os.environ.setdefault("MUJOCO_GL", "osmesa")
+    host = args.host or "127.0.0.1"
     prof = graph.profile("sim")
     params = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="rstack-demo-", delete=False)  # noqa: SIM115 - removed in finally
     with params:
         params.write(
-            f"sim_world:\n  ros__parameters:\n    host: '{args.host}'\n"
-            f"franka:\n  ros__parameters:\n    robot_ip: '{args.host}'\n"
+            f"sim_world:\n  ros__parameters:\n    host: '{host}'\nfranka:\n  ros__parameters:\n    robot_ip: '{host}'\n"
         )
     up = subprocess.Popen(
         [sys.executable, "-m", "rstack.cli", "up", "--profile", "sim", "--params", params.name],

@@ -5,12 +5,17 @@ Each controller runs the same seeded episodes (the world is restarted with the s
 - `--mean-action ZARR`: the demonstrations' mean motion replayed open loop (policy_runtime.evaluation);
 - `--expert`: the scripted expert that produced the demonstrations.
 Between episodes an in-process supervisor lifts the tool, resets the world and hands the arm over.
-Prints one row per controller (success k/n, rate with its 95% interval, coverage, failure kinds).
+Prints one row per controller and scenario (success k/n, rate with its 95% interval, coverage, failure
+kinds). Every episode is recorded as MCAP by the recorder node (unless --no-record). For the policy, the
+supervisor also captures its monitor features (embedding + sampled chunks per planner step) into
+OUT/episodes/<scenario>/*.npz; with --monitor DIR the FIPER monitor and its baselines (RND-only,
+ACE-only, OR) are replayed over them and their detection metrics printed. OUT/report.html shows it all.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import sys
 import tempfile
@@ -26,13 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mean-action", default="", metavar="ZARR", help="also run the mean-action replay of this dataset")
     p.add_argument("--expert", action="store_true", help="also run the scripted expert")
     p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--scenario", default="nominal", help="scenario name (see `rstack sim scenarios`)")
+    p.add_argument("--scenario", default="nominal", help="scenario name(s), comma-separated (`rstack sim scenarios`)")
     p.add_argument("--seed", type=int, default=1000, help="base seed (default 1000: not the collection seeds)")
     p.add_argument("--camera-size", default="", help="sim camera size WxH: use the one the policy was trained on")
     p.add_argument("--num-samples", type=int, default=8, help="B sampled chunks per planner step (policy node)")
     p.add_argument("--out", default="runs/eval", help="directory for outcomes.json and the node logs")
     p.add_argument("--host", default="", help="loopback address for the sim server (default: random 127.x.y.z)")
     p.add_argument("--no-cameras", action="store_true", help="no camera rendering (baselines only)")
+    p.add_argument("--monitor", default="", help="FIPER monitor directory: replay it over the policy's episodes")
+    p.add_argument("--no-record", dest="record", action="store_false", help="do not record the episodes as MCAP")
     p.set_defaults(func=run, attach=False)
 
 
@@ -68,8 +75,11 @@ class PolicyHandle:
         from std_srvs.srv import Trigger
 
         from rstack import graph
+        from rstack.feature_capture import FeatureCapture
 
         self.node = node
+        self.capture = FeatureCapture(node, lambda: node.privileged.get("t"))
+        self.features: tuple[Any, Any, Any] | None = None
         self.start = node.create_client(Trigger, graph.POLICY_START.name)
         self.stop = node.create_client(Trigger, graph.POLICY_STOP.name)
 
@@ -81,10 +91,14 @@ class PolicyHandle:
             time.sleep(0.1)
 
     def engage(self) -> None:
+        self.capture.start()
         self._call(self.start)
 
     def disengage(self) -> None:
-        self._call(self.stop)
+        try:
+            self._call(self.stop)
+        finally:
+            self.features = self.capture.stop()
 
     def _call(self, client: Any) -> None:
         resp = self.node._call(client, 10.0)
@@ -109,52 +123,89 @@ def _policy_launch(policy_dir: str, args: argparse.Namespace, workdir: Path, log
     return launcher
 
 
-def run_controller(name: str, spec: dict[str, Any], args: argparse.Namespace, out_dir: Path) -> list[dict[str, Any]]:
-    """Start the sim graph for one controller, run the episodes, stop everything; the outcomes."""
+def _save_features(handle: PolicyHandle, outcome: dict[str, Any], directory: Path, slug: str) -> str:
+    """The policy's monitor features of the episode just decided, as an npz next to its outcome."""
+    from policy_runtime.fiper.evaluate import EpisodeFeatures
+
+    emb, chunks, t_s = handle.features or (None, None, None)
+    if emb is None:
+        return ""
+    ep = EpisodeFeatures(
+        name=f"{slug}_ep{int(outcome['episode']):03d}",
+        scenario=str(outcome.get("scenario", "")),
+        success=bool(outcome["success"]),
+        kind=str(outcome["kind"]),
+        failure_time_s=float(outcome["time_s"]),
+        embedding=emb,
+        chunks=chunks,
+        t_s=t_s,
+    )
+    return str(ep.save(directory / f"{ep.name}.npz"))
+
+
+def run_controller(
+    name: str, spec: dict[str, Any], args: argparse.Namespace, out_dir: Path, scenario: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Start the sim graph for one controller and scenario, run the episodes, stop everything.
+
+    Returns the outcomes and, for a policy, its last /policy/status (planner and fast-path timings)."""
     import rclpy
     from tqdm import tqdm
 
-    from rstack.commands.sim import _start_sim
+    from rstack.commands.sim import _start_recorder, _start_sim
     from rstack.dds import use_stack_dds_profile
     from rstack.nodes.expert_node import ExpertNode, run_episodes
 
     slug = "".join(c if c.isalnum() else "_" for c in name)[:40]
     outcomes: list[dict[str, Any]] = []
+    status: dict[str, Any] = {}
+    args = argparse.Namespace(**{**vars(args), "scenario": scenario})
     with tempfile.TemporaryDirectory(prefix="rstack-eval-") as tmp:
         workdir = Path(tmp)
-        log = open(out_dir / f"nodes_{slug}.log", "w")  # noqa: SIM115 - closed in finally
+        log = open(out_dir / f"nodes_{scenario}_{slug}.log", "w")  # noqa: SIM115 - closed in finally
         launchers = []
         try:
             sim, _host = _start_sim(args, workdir, log)
             launchers.append(sim)
+            rec_dir = out_dir / "recordings" / scenario / slug
+            if args.record:
+                launchers.append(_start_recorder(rec_dir, workdir, log))
             if "policy" in spec:
                 launchers.append(_policy_launch(spec["policy"], args, workdir, log))
             use_stack_dds_profile()
             rclpy.init()
             node = ExpertNode()
-            kw: dict[str, Any] = {}
+            kw: dict[str, Any] = {"record": args.record}
+            handle = None
             if "policy" in spec:
                 handle = PolicyHandle(node)
                 kw["external"] = handle
             if "mean" in spec:
                 mean = spec["mean"]
                 kw["controller"] = lambda _task, start: mean.controller(start)
-            bar = tqdm(total=args.episodes, desc=name[:30], unit="ep")
+            bar = tqdm(total=args.episodes, desc=f"{scenario}: {name}"[:36], unit="ep")
 
             def progress(o: dict[str, Any]) -> None:
-                outcomes.append({**o, "controller": name})
+                o = {**o, "controller": name, "scenario": scenario}
+                if "recording" in o:  # the recorder's index entry (JSON) -> the MCAP file's path
+                    o["recording"] = str(rec_dir / json.loads(o["recording"]).get("file", ""))
+                if handle is not None:
+                    o["features"] = _save_features(handle, o, out_dir / "episodes" / scenario, slug)
+                outcomes.append(o)
                 ok = sum(1 for x in outcomes if x["success"])
                 bar.set_postfix(success=f"{ok}/{len(outcomes)}", last=o["kind"])
                 bar.update(1)
 
             try:
-                if "policy" in spec:
+                if handle is not None:
                     handle.wait(120.0)  # the services come up once the policy has loaded its bundle
                 run_episodes(node, args.episodes, progress, **kw)
             except (TimeoutError, RuntimeError, KeyboardInterrupt) as exc:
                 print(f"rstack eval: {name}: stopped after {len(outcomes)} episodes: {exc}", flush=True)
             finally:
                 bar.close()
+                if handle is not None:
+                    status = dict(handle.capture.last_status)
                 node.destroy_node()
                 if rclpy.ok():
                     rclpy.shutdown()
@@ -162,41 +213,112 @@ def run_controller(name: str, spec: dict[str, Any], args: argparse.Namespace, ou
             for la in reversed(launchers):
                 la.stop_all()
             log.close()
-    return outcomes
+    return outcomes, status
+
+
+def _monitor_metrics(args: argparse.Namespace, outcomes: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
+    """Replay the monitor over the policy episodes' features; print and return its metrics per rule."""
+    from policy_runtime.fiper.artifacts import ArtifactError, load_artifacts
+    from policy_runtime.fiper.evaluate import format_rules, load_episode, score_episodes, summarize
+
+    try:
+        art = load_artifacts(args.monitor, args.policy)
+    except (ArtifactError, FileNotFoundError) as exc:
+        print(f"rstack eval: --monitor: {exc}", file=sys.stderr)
+        return {}
+    episodes = [load_episode(o["features"]) for o in outcomes if o.get("features")]
+    scores = score_episodes(art, episodes)
+    overall = summarize(scores)
+    by_scenario = {sc: summarize([s for s in scores if s.episode.scenario == sc]) for sc in args.scenarios}
+    print(
+        f"\nfailure monitor {args.monitor} (delta {art.delta}, window {art.window}) on {len(scores)} policy episodes:"
+    )
+    print(format_rules(overall))
+    if len(args.scenarios) > 1:
+        for sc, rows in by_scenario.items():
+            print(f"\n[{sc}]\n{format_rules(rows)}")
+    result = {
+        "monitor": str(Path(args.monitor).resolve()),
+        "delta": art.delta,
+        "overall": [r.as_dict() for r in overall],
+        "by_scenario": {sc: [r.as_dict() for r in rows] for sc, rows in by_scenario.items()},
+        "episodes": [
+            {
+                "name": s.episode.name,
+                "scenario": s.episode.scenario,
+                "success": s.episode.success,
+                "kind": s.episode.kind,
+                "failure_time_s": s.episode.failure_time_s,
+                "alarm_time_s": {r: s.alarm_time_s(r) for r in s.first_alarm},
+            }
+            for s in scores
+        ],
+    }
+    (out_dir / "fiper.json").write_text(json.dumps(result, indent=1))
+    return {"scores": scores, "overall": overall, "by_scenario": by_scenario}
 
 
 def run(args: argparse.Namespace) -> int:
     from hardware.sim.scenarios import scenario
-    from policy_runtime.evaluation.summary import controller_row, format_table
+    from policy_runtime.evaluation.report import write_eval_report
+    from policy_runtime.evaluation.summary import controller_row, format_policy_timing, format_table
 
     if args.episodes < 1:
         print("rstack eval: error: --episodes must be >= 1", file=sys.stderr)
         return 2
+    args.scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
     try:
-        scenario(args.scenario)
+        for sc in args.scenarios or ["?"]:
+            scenario(sc)
     except ValueError as exc:
         print(f"rstack eval: error: {exc}", file=sys.stderr)
         return 2
     if args.no_cameras and args.policy:
         print("rstack eval: error: --no-cameras: the policy needs its cameras", file=sys.stderr)
         return 2
+    if args.monitor and not args.policy:
+        print("rstack eval: error: --monitor needs --policy (it watches the policy's features)", file=sys.stderr)
+        return 2
     controllers = _controllers(args)
     out_dir = Path(args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     print(
-        f"evaluating {len(controllers)} controller(s) on {args.episodes} episodes of {args.scenario!r} "
-        f"(seed {args.seed}); node logs in {out_dir}"
+        f"evaluating {len(controllers)} controller(s) on {args.episodes} episodes of {', '.join(args.scenarios)} "
+        f"(seed {args.seed}); node logs and recordings in {out_dir}"
     )
     all_outcomes: list[dict[str, Any]] = []
     rows = []
-    for name, spec in controllers:
-        outcomes = run_controller(name, spec, args, out_dir)
-        all_outcomes.extend(outcomes)
-        rows.append(controller_row(name, outcomes))
+    for sc in args.scenarios:
+        for name, spec in controllers:
+            outcomes, status = run_controller(name, spec, args, out_dir, sc)
+            all_outcomes.extend(outcomes)
+            rows.append({**controller_row(name, outcomes), "scenario": sc, "policy_status": status})
     (out_dir / "outcomes.json").write_text(json.dumps(all_outcomes, indent=1))
     (out_dir / "summary.json").write_text(json.dumps(rows, indent=1))
-    print(f"\nscenario {args.scenario!r}, {args.episodes} episodes each, seed {args.seed}:")
-    print(format_table(rows))
-    print(f"outcomes: {out_dir / 'outcomes.json'}")
+    for sc in args.scenarios:
+        print(f"\nscenario {sc!r}, {args.episodes} episodes each, seed {args.seed}:")
+        print(format_table([r for r in rows if r["scenario"] == sc]))
+        for r in rows:
+            if r["scenario"] == sc and r["policy_status"]:
+                print(f"  {r['controller']}: {format_policy_timing(r['policy_status'])}")
+    monitor = _monitor_metrics(args, all_outcomes, out_dir) if args.monitor else {}
+    report = write_eval_report(
+        out_dir / "report.html",
+        all_outcomes,
+        "rstack eval " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "rstack eval",
+        scores=monitor.get("scores", ()),
+        rules_overall=monitor.get("overall", ()),
+        rules_by_scenario=monitor.get("by_scenario"),
+        monitor=args.monitor,
+        extra="".join(
+            f"<p>{html.escape(r['scenario'])}, {html.escape(r['controller'])}: "
+            f"{html.escape(format_policy_timing(r['policy_status']))}</p>"
+            for r in rows
+            if r["policy_status"]
+        ),
+    )
+    print(f"outcomes: {out_dir / 'outcomes.json'}; report: {report}")
+    if args.record:
+        print(f"recordings (MCAP): {out_dir / 'recordings'}")
     complete = all(r["episodes"] == args.episodes for r in rows)
     return 0 if complete else 1

@@ -1,11 +1,13 @@
 """`rstack fiper`: calibrate the FIPER failure monitor for a policy, and inspect monitor artifacts.
 
     rstack fiper calibrate --rollouts DIR --policy BUNDLE_DIR --out DIR [--delta 0.1] [--window 10]
+                           [--dataset ZARR] [--skip-failures]
     rstack fiper info MONITOR_DIR [--policy BUNDLE_DIR]
 
 The rollouts directory format is documented in `policy_runtime.fiper.rollouts`: `train_embeddings.npz`
-(`embedding` [N, D] of the training demos) and one `.npz` per successful rollout (`embedding` [T, D],
-`chunks` [T, B, H, 3]).
+(`embedding` [N, D] of the training demos; or `--dataset ZARR` to compute them with the bundle's encoder)
+and one `.npz` per successful rollout (`embedding` [T, D], `chunks` [T, B, H, 3]); `rstack eval` writes
+such files for every policy episode under OUT/episodes/<scenario>/ (`--skip-failures` keeps the successes).
 """
 
 from __future__ import annotations
@@ -25,8 +27,14 @@ from policy_runtime.fiper.rollouts import TRAIN_EMBEDDINGS_FILE, load_rollouts, 
 def _calibrate(args: argparse.Namespace) -> int:
     try:
         ident = policy_identity(args.policy)
-        rollouts = load_rollouts(args.rollouts)
-        train = load_train_embeddings(args.train_embeddings or Path(args.rollouts) / TRAIN_EMBEDDINGS_FILE)
+        rollouts = load_rollouts(args.rollouts, skip_failures=args.skip_failures)
+        if args.dataset:
+            from policy_runtime.fiper.train_embeddings import demo_embeddings
+
+            train = demo_embeddings(args.policy, args.dataset)
+            print(f"{len(train)} training-demo embeddings from {args.dataset}")
+        else:
+            train = load_train_embeddings(args.train_embeddings or Path(args.rollouts) / TRAIN_EMBEDDINGS_FILE)
         config = RNDConfig(steps=args.rnd_steps, seed=args.seed)
         art = calibrate_monitor(
             train,
@@ -39,7 +47,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             rnd_config=config,
             log=print,
         )
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, KeyError, FileNotFoundError) as exc:
         print(f"rstack fiper calibrate: {exc}", file=sys.stderr)
         return 2
     print(
@@ -71,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--policy", required=True, help="the policy bundle directory the rollouts were recorded with")
     c.add_argument("--out", required=True, help="output monitor directory (rnd.onnx + fiper_monitor.json)")
     c.add_argument("--train-embeddings", default=None, help=f"default: ROLLOUTS/{TRAIN_EMBEDDINGS_FILE}")
+    c.add_argument("--dataset", default="", help="compute the training-demo embeddings from this zarr dataset")
+    c.add_argument("--skip-failures", action="store_true", help="ignore rollouts marked unsuccessful (eval output)")
     c.add_argument("--delta", type=float, default=DEFAULT_DELTA, help="allowed false-alarm rate on successes")
     c.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="rolling window length in planner steps")
     c.add_argument("--cell-fraction", type=float, default=DEFAULT_CELL_FRACTION, help="ACE grid cell / range")
