@@ -415,8 +415,12 @@ class FrankaDriver:
         r.register_callback(lambda *_: self._force_reaction_fired.set())
         return r
 
-    def _stop_motion(self) -> None:
+    def _stop_motion(self, urgent: bool = False) -> None:
+        """Decelerate the running motion to rest; `urgent` (safe stop) at the robot's full dynamics rather
+        than the configured fraction of them, so the arm stops in the shortest time the robot allows."""
         sig = self.robot.current_control_signal_type
+        if urgent and sig is not None:
+            self.robot.relative_dynamics_factor = 1.0  # restored by reset
         if sig == franky.ControlSignalType.CartesianPose:
             self.robot.move(franky.CartesianStopMotion(), asynchronous=True)
         elif sig == franky.ControlSignalType.JointPositions:
@@ -441,7 +445,7 @@ class FrankaDriver:
         self.envelope.forget()
         self._set_mode(Mode.STOPPED, reason)
         try:
-            self._stop_motion()
+            self._stop_motion(urgent=True)
         except Exception as exc:
             self._enter_error(exc)
 
@@ -510,5 +514,6 @@ class FrankaDriver:
             self._force_reaction_fired.clear()
             self.envelope.forget()
             self.watchdog.disarm()
+            self.robot.relative_dynamics_factor = self.config.dynamics_factor  # a safe stop raised it
             self._set_mode(Mode.IDLE, f"reset after: {previous}")
             return True, f"recovered from: {previous}"

@@ -169,6 +169,8 @@ def test_safe_stop_rests_within_half_a_second_and_latches_until_reset(driver: Fr
     assert not r.accepted and r.reason == "safe_stopped"
     time.sleep(0.3)
     assert np.linalg.norm(driver.poll().position - rest) < 5e-4
+    assert driver.robot.relative_dynamics_factor.velocity == 1.0  # the stop ran at the robot's full dynamics
     assert driver.reset()[0] and driver.mode == Mode.IDLE
+    assert driver.robot.relative_dynamics_factor.velocity == pytest.approx(driver.config.dynamics_factor)
     r = driver.send_pose(PoseTarget.of(rest + np.array([0.0, 0.0, -0.01]), s.quaternion, driver.clock()))
     assert r.accepted and np.allclose(r.pose.position, rest + np.array([0.0, 0.0, -0.01]))

@@ -130,6 +130,8 @@ def _save_features(handle: PolicyHandle, outcome: dict[str, Any], directory: Pat
     emb, chunks, t_s = handle.features or (None, None, None)
     if emb is None:
         return ""
+    keep = t_s <= float(outcome["time_s"])  # steps after the sim decided the episode do not count
+    emb, chunks, t_s = emb[keep], chunks[keep], t_s[keep]
     ep = EpisodeFeatures(
         name=f"{slug}_ep{int(outcome['episode']):03d}",
         scenario=str(outcome.get("scenario", "")),
