@@ -150,3 +150,30 @@ class WipeExpert:
             if self._move_towards(goal, c.lift_speed_mps, dt):
                 self._enter("done")
         return self.target.copy()
+
+
+# Where closed-loop evaluation starts every episode: above the table centre at the height the expert's lift
+# ends (nominal contact height + lift_m), i.e. inside the distribution of the demonstrations' start poses.
+EVAL_START_XYZ = (0.54, 0.0, 0.26)
+
+
+class MoveTo:
+    """Carry the target in a straight line to `goal` at `speed` (same step/lift/done interface as WipeExpert)."""
+
+    def __init__(self, start: np.ndarray, goal: np.ndarray, speed_mps: float = 0.08) -> None:
+        self.target = np.asarray(start, dtype=np.float64).copy()
+        self.goal = np.asarray(goal, dtype=np.float64)
+        self.speed = speed_mps
+
+    @property
+    def done(self) -> bool:
+        return bool(np.allclose(self.target, self.goal))
+
+    def lift(self) -> None:
+        """Nothing to abandon: it only travels."""
+
+    def step(self, dt: float, force_n: float) -> np.ndarray:
+        delta = self.goal - self.target
+        dist = float(np.linalg.norm(delta))
+        self.target = self.goal.copy() if dist <= self.speed * dt else self.target + delta * (self.speed * dt / dist)
+        return self.target

@@ -50,6 +50,9 @@ class RunnerConfig:
     max_action_jump_m: float = 0.03
     seed: int = 0
     tick_on_touch: bool = True  # a touch sample triggers the next fast tick at once (see FastLoop)
+    # Monitor features only while engaged (the monitor watches the policy in control); True publishes them
+    # while disengaged too (shadow runs beside another controller).
+    features_when_disengaged: bool = False
 
 
 class PolicyRunner:
@@ -154,7 +157,8 @@ class PolicyRunner:
         base_pose = np.asarray(obs[-1].values[TCP], dtype=np.float64)
         chunks_xyz = relative_to_absolute(out.sampled_actions, base_pose)[..., :3].astype(np.float32)
         self.step += 1
-        self.publish_features(self.step, out.obs_emb, chunks_xyz)
+        if self.engaged or self.config.features_when_disengaged:
+            self.publish_features(self.step, out.obs_emb, chunks_xyz)
         obs_stamp = max(obs[-1].stamps.values())
         return Plan(out.latent, obs_stamp, base_pose, self.step, self.clock(), {"evaluations": out.evaluations})
 

@@ -9,7 +9,8 @@ from rstack.commands.pipeline import run, stages
 
 def _args(tmp_path, **kw):
     base = dict(out=str(tmp_path), demos=3, camera_size="160x120", train_config="", calibration_rollouts=10,
-                delta=0.1, eval_episodes=4, scenarios="nominal,push", seed=7, dry_run=True)  # fmt: skip
+                delta=0.1, eval_episodes=4, scenarios="nominal,push", seed=7, dry_run=True,
+                shadow_calibration=False)  # fmt: skip
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -32,3 +33,10 @@ def test_dry_run_marks_done_stages(tmp_path, capsys):
     assert run(_args(tmp_path)) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [ln.endswith("(done)") for ln in lines] == [True, True, False, False, False, False, False]
+
+
+def test_shadow_calibration_calibrates_on_held_out_demos_without_policy_rollouts(tmp_path):
+    plan = {name: argv for name, argv, _ in stages(_args(tmp_path, shadow_calibration=True))}
+    assert list(plan) == ["collect", "dataset", "train", "export", "calibrate", "eval"]
+    cal = plan["calibrate"]
+    assert cal[cal.index("--from-demos") + 1] == "10" and "--rollouts" not in cal

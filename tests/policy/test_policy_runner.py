@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -72,6 +73,10 @@ def test_planner_waits_for_every_stream_then_publishes_monitor_features(engine):
     step, emb, chunks = out.features[-1]
     assert step == 1 and emb.ndim == 1 and chunks.shape == (4, engine.horizon, 3)
     assert np.all(np.isfinite(chunks))
+    r.disengage()  # not in control: it still plans, but the monitor gets nothing (it must not stop the arm)
+    assert not isinstance(r.plan_once(), str) and len(out.features) == 1
+    r.config = dataclasses.replace(r.config, features_when_disengaged=True)  # shadow runs beside another controller
+    assert not isinstance(r.plan_once(), str) and len(out.features) == 2 and out.features[-1][0] == 3
     now[0] = 100.0 + 1.0  # a second later nothing new arrived: stale, hold
     assert r.plan_once().startswith("observation stale")
 

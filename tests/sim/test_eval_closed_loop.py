@@ -63,3 +63,19 @@ def test_eval_hands_the_arm_to_the_policy_and_back(sim_bundle: Path, tmp_path: P
     assert text.count("engaged at planner step") == 2 and text.count("disengaged after") == 2, text[-3000:]
     errors = [ln for ln in text.splitlines() if ERROR_LINE.search(ln)]
     assert not errors, "\n".join(errors)
+
+
+@pytest.mark.timeout(600)
+def test_shadow_rollouts_capture_the_disengaged_policy_beside_the_expert(sim_bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "shadow"
+    exe = str(Path(sys.executable).parent / "rstack")
+    cmd = [exe, "eval", "--expert", "--shadow-policy", str(sim_bundle), "--episodes", "1", "--camera-size", "64x48",
+           "--num-samples", "2", "--no-record", "--out", str(out)]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=550)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (o,) = json.loads((out / "outcomes.json").read_text())
+    assert o["controller"] == "scripted expert (policy in shadow)" and o["success"], o  # the expert drove
+    with np.load(o["features"]) as z:  # while the policy planned beside it, disengaged
+        assert bool(z["success"]) and len(z["embedding"]) >= 10 and z["chunks"].shape[1:] == (2, 32, 3)
+    (log,) = out.glob("nodes_nominal_scripted*.log")
+    assert "engaged at" not in log.read_text()  # the policy was never handed the arm

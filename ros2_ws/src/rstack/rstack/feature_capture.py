@@ -29,6 +29,10 @@ class FeatureCapture:
         self._chunks: dict[int, np.ndarray] = {}
         self.malformed = 0
         self.last_status: dict[str, Any] = {}  # the policy's latest /policy/status (JSON)
+        self.alarm_t: float | None = None  # episode time of the first live /fiper/alarm while armed
+        node.create_subscription(
+            topic_class(graph.FIPER_ALARM), graph.FIPER_ALARM.name, self._on_alarm, topic_qos(graph.FIPER_ALARM)
+        )
         node.create_subscription(
             topic_class(graph.POLICY_STATUS), graph.POLICY_STATUS.name, self._on_status, topic_qos(graph.POLICY_STATUS)
         )
@@ -40,6 +44,12 @@ class FeatureCapture:
             self.last_status = json.loads(msg.data)
         except ValueError:
             self.malformed += 1
+
+    def _on_alarm(self, msg: Any) -> None:
+        t = self._episode_time()
+        with self._lock:
+            if self._active and bool(msg.data) and self.alarm_t is None and t is not None:
+                self.alarm_t = float(t)
 
     def _decode(self, decoder: Callable[..., tuple[int, np.ndarray]], msg: Any) -> tuple[int, np.ndarray] | None:
         try:
@@ -65,6 +75,7 @@ class FeatureCapture:
         with self._lock:
             self._emb.clear()
             self._chunks.clear()
+            self.alarm_t = None
             self._active = True
 
     def stop(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

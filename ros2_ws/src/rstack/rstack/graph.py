@@ -386,6 +386,7 @@ POLICY = NodeKind(
         "max_age_s": 0.25,
         "max_action_jump_m": 0.03,
         "tick_on_touch": True,  # a touch message runs the next fast tick at once (lowest touch-to-target delay)
+        "features_when_disengaged": False,  # monitor features also while disengaged (shadow runs)
         "tactile_sensor": "left",
         "frame_id": "base",
         "gripper_deadband_m": 0.005,

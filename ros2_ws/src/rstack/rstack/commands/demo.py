@@ -2,10 +2,10 @@
 
 Default: the closed loop. The bundled policy (bundles/wipe_sim: ONNX + JSON, trained by `rstack pipeline`)
 drives the sim arm through the full ROS graph (franky-sim, MuJoCo world, arm node, sim cameras and
-tactile, policy node on onnxruntime) for a few episodes of the nominal scenario and of a failure scenario;
-every episode is recorded as MCAP; the bundled FIPER monitor is replayed over the policy's features. It
-prints the success rate, the policy's fast-path timing and the monitor's alarms, and writes the HTML
-report (this is `rstack eval` with the bundled defaults).
+tactile, policy node on onnxruntime, and the bundled FIPER monitor as a live fiper node that safe-stops the
+arm on an alarm) for a few episodes of the nominal scenario and of a failure scenario; every episode is
+recorded as MCAP. It prints the success rate, the policy's fast-path timing and the monitor's alarms, and
+writes the HTML report (this is `rstack eval --live-monitor` with the bundled defaults).
 
 `--watch`: only bring the sim graph up, print what every topic delivers, and stop it cleanly.
 """
@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenarios", default="nominal,push", help="comma-separated sim scenarios")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--camera-size", default="160x120", help="sim camera size the bundled policy was trained on")
+    p.add_argument(
+        "--planner-rate", type=float, default=3.0, help="policy planner rate (Hz) the monitor was calibrated at"
+    )
     p.add_argument("--out", default="runs/demo", help="where the recordings, outcomes and report go")
     p.add_argument("--watch", action="store_true", help="only bring the sim graph up and print topic rates")
     p.add_argument("--duration", type=float, default=10.0, help="--watch: seconds to watch the running graph")
@@ -59,17 +62,18 @@ def closed_loop(args: argparse.Namespace) -> int:
     ns = argparse.Namespace(
         profile="sim", policy=str(policy), mean_action="", expert=False, episodes=args.episodes,
         scenario=args.scenarios, seed=args.seed, camera_size=args.camera_size, num_samples=8, out=args.out,
-        host=args.host, no_cameras=False, monitor=monitor, record=True,
+        host=args.host, no_cameras=False, monitor=monitor, record=True, live_monitor=bool(monitor),
+        shadow_policy="", planner_rate=args.planner_rate,
     )  # fmt: skip
     rc = evaluation.run(ns)
-    fiper = Path(args.out) / "fiper.json"
-    if monitor and fiper.is_file():
-        print("\nfailure monitor alarms (FIPER, AND rule) per policy episode:")
-        for ep in json.loads(fiper.read_text())["episodes"]:
-            alarm = ep["alarm_time_s"]["FIPER (AND)"]
-            truth = "success" if ep["success"] else f"{ep['kind']} at {ep['failure_time_s']:.1f} s"
-            said = f"alarm at {alarm:.1f} s" if alarm is not None else "no alarm"
-            print(f"  {ep['name']:28s} [{ep['scenario']}] {truth:22s} {said}")
+    outcomes = Path(args.out) / "outcomes.json"
+    if monitor and outcomes.is_file():
+        print("\nfailure monitor (live fiper node, AND rule) per policy episode:")
+        for o in json.loads(outcomes.read_text()):
+            truth = "success" if o["success"] else f"{o['kind']} at {o['time_s']:.1f} s"
+            alarm = o.get("live_alarm_s")
+            said = f"ALARM at {alarm:.1f} s -> arm safe-stopped" if alarm is not None else "no alarm"
+            print(f"  episode {o['episode']} [{o['scenario']}] {truth:24s} {said}")
     print(f"\ndemo: report {Path(args.out).resolve() / 'report.html'}; MCAP {Path(args.out).resolve() / 'recordings'}")
     return rc
 

@@ -4,7 +4,8 @@ Each controller runs the same seeded episodes (the world is restarted with the s
 - a policy bundle (`--policy DIR`): the policy node drives the arm through /franka/target_pose;
 - `--mean-action ZARR`: the demonstrations' mean motion replayed open loop (policy_runtime.evaluation);
 - `--expert`: the scripted expert that produced the demonstrations.
-Between episodes an in-process supervisor lifts the tool, resets the world and hands the arm over.
+Between episodes an in-process supervisor lifts the tool, brings the arm to the same start pose (above the
+table centre, where the demonstrations' episodes start), resets the world and hands the arm over.
 Prints one row per controller and scenario (success k/n, rate with its 95% interval, coverage, failure
 kinds). Every episode is recorded as MCAP by the recorder node (unless --no-record). For the policy, the
 supervisor also captures its monitor features (embedding + sampled chunks per planner step) into
@@ -35,11 +36,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1000, help="base seed (default 1000: not the collection seeds)")
     p.add_argument("--camera-size", default="", help="sim camera size WxH: use the one the policy was trained on")
     p.add_argument("--num-samples", type=int, default=8, help="B sampled chunks per planner step (policy node)")
+    p.add_argument("--planner-rate", type=float, default=0.0, help="policy planner rate in Hz (0: the node's default)")
     p.add_argument("--out", default="runs/eval", help="directory for outcomes.json and the node logs")
     p.add_argument("--host", default="", help="loopback address for the sim server (default: random 127.x.y.z)")
     p.add_argument("--no-cameras", action="store_true", help="no camera rendering (baselines only)")
     p.add_argument("--monitor", default="", help="FIPER monitor directory: replay it over the policy's episodes")
     p.add_argument("--no-record", dest="record", action="store_false", help="do not record the episodes as MCAP")
+    p.add_argument(
+        "--shadow-policy",
+        default="",
+        metavar="DIR",
+        help="with --expert: run this policy disengaged beside the expert and capture its monitor features "
+        "(shadow rollouts, e.g. to calibrate a monitor before the policy itself succeeds)",
+    )
+    p.add_argument(
+        "--live-monitor",
+        action="store_true",
+        help="also run the fiper node live with --monitor: an alarm safe-stops the arm (changes the outcome)",
+    )
     p.set_defaults(func=run, attach=False)
 
 
@@ -62,7 +76,10 @@ def _controllers(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
             raise SystemExit(f"rstack eval: error: --mean-action {args.mean_action}: {exc}") from None
         out.append((f"mean-action replay ({mean.episodes} demos)", {"mean": mean}))
     if args.expert:
-        out.append(("scripted expert", {}))
+        spec: dict[str, Any] = {}
+        if args.shadow_policy:
+            spec = {"shadow": str(Path(args.shadow_policy).resolve())}
+        out.append(("scripted expert" + (" (policy in shadow)" if args.shadow_policy else ""), spec))
     if not out:
         raise SystemExit("rstack eval: error: nothing to evaluate: give --policy, --mean-action and/or --expert")
     return out
@@ -71,13 +88,14 @@ def _controllers(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
 class PolicyHandle:
     """Engage/disengage the policy node through its services (from the supervisor's non-executor thread)."""
 
-    def __init__(self, node: Any) -> None:
+    def __init__(self, node: Any, live_monitor: bool = False) -> None:
         from std_srvs.srv import Trigger
 
         from rstack import graph
         from rstack.feature_capture import FeatureCapture
 
         self.node = node
+        self.fiper_reset = node.create_client(Trigger, graph.FIPER_RESET.name) if live_monitor else None
         self.capture = FeatureCapture(node, lambda: node.privileged.get("t"))
         self.features: tuple[Any, Any, Any] | None = None
         self.start = node.create_client(Trigger, graph.POLICY_START.name)
@@ -85,12 +103,15 @@ class PolicyHandle:
 
     def wait(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        while not (self.start.service_is_ready() and self.stop.service_is_ready()):
+        ready = [self.start, self.stop] + ([self.fiper_reset] if self.fiper_reset else [])
+        while not all(c.service_is_ready() for c in ready):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"policy node services not up within {timeout_s} s")
             time.sleep(0.1)
 
     def engage(self) -> None:
+        if self.fiper_reset is not None:  # a fresh episode: clear the latched alarm and the score windows
+            self._call(self.fiper_reset)
         self.capture.start()
         self._call(self.start)
 
@@ -106,7 +127,21 @@ class PolicyHandle:
             raise RuntimeError(f"{client.srv_name}: {resp.message}")
 
 
-def _policy_launch(policy_dir: str, args: argparse.Namespace, workdir: Path, log: Any):
+class ShadowObserver:
+    """Captures a disengaged policy's monitor features over each episode another controller drives."""
+
+    def __init__(self, handle: PolicyHandle) -> None:
+        self.handle = handle
+
+    def start(self) -> None:
+        self.handle.capture.start()
+
+    def stop(self) -> None:
+        self.handle.features = self.handle.capture.stop()
+
+
+def _policy_launch(policy_dir: str, args: argparse.Namespace, workdir: Path, log: Any, shadow: bool = False):
+    """The policy node (waiting for /policy/start) and, with --live-monitor, the fiper node beside it."""
     from rstack import graph
     from rstack.launcher import Launcher, node_launch
 
@@ -116,9 +151,14 @@ def _policy_launch(policy_dir: str, args: argparse.Namespace, workdir: Path, log
         "autostart": False,
         "num_samples": args.num_samples,
         "use_sim_time": True,
+        **({"planner_rate_hz": args.planner_rate} if args.planner_rate > 0 else {}),
+        "features_when_disengaged": shadow,
     }
-    inst = graph.NodeInstance("policy", graph.POLICY, params)
-    launcher = Launcher([node_launch(inst, inst.merged_parameters(), workdir)], out=log)
+    instances = [graph.NodeInstance("policy", graph.POLICY, params)]
+    if args.live_monitor:
+        fiper = {"monitor_dir": str(Path(args.monitor).resolve()), "policy_dir": policy_dir, "use_sim_time": True}
+        instances.append(graph.NodeInstance("fiper", graph.FIPER, fiper))
+    launcher = Launcher([node_launch(i, i.merged_parameters(), workdir) for i in instances], out=log)
     launcher.start()
     return launcher
 
@@ -154,6 +194,7 @@ def run_controller(
     import rclpy
     from tqdm import tqdm
 
+    from hardware.sim.expert import EVAL_START_XYZ
     from rstack.commands.sim import _start_recorder, _start_sim
     from rstack.dds import use_stack_dds_profile
     from rstack.nodes.expert_node import ExpertNode, run_episodes
@@ -172,16 +213,20 @@ def run_controller(
             rec_dir = out_dir / "recordings" / scenario / slug
             if args.record:
                 launchers.append(_start_recorder(rec_dir, workdir, log))
-            if "policy" in spec:
-                launchers.append(_policy_launch(spec["policy"], args, workdir, log))
+            if "policy" in spec or "shadow" in spec:
+                shadow = "shadow" in spec
+                launchers.append(_policy_launch(spec.get("policy") or spec["shadow"], args, workdir, log, shadow))
             use_stack_dds_profile()
             rclpy.init()
             node = ExpertNode()
-            kw: dict[str, Any] = {"record": args.record}
+            kw: dict[str, Any] = {"record": args.record, "start_xyz": EVAL_START_XYZ}
             handle = None
             if "policy" in spec:
-                handle = PolicyHandle(node)
+                handle = PolicyHandle(node, live_monitor=args.live_monitor)
                 kw["external"] = handle
+            if "shadow" in spec:
+                handle = PolicyHandle(node)
+                kw["observer"] = ShadowObserver(handle)
             if "mean" in spec:
                 mean = spec["mean"]
                 kw["controller"] = lambda _task, start: mean.controller(start)
@@ -193,6 +238,8 @@ def run_controller(
                     o["recording"] = str(rec_dir / json.loads(o["recording"]).get("file", ""))
                 if handle is not None:
                     o["features"] = _save_features(handle, o, out_dir / "episodes" / scenario, slug)
+                    if args.live_monitor:
+                        o["live_alarm_s"] = handle.capture.alarm_t
                 outcomes.append(o)
                 ok = sum(1 for x in outcomes if x["success"])
                 bar.set_postfix(success=f"{ok}/{len(outcomes)}", last=o["kind"])
@@ -280,6 +327,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.monitor and not args.policy:
         print("rstack eval: error: --monitor needs --policy (it watches the policy's features)", file=sys.stderr)
+        return 2
+    if args.shadow_policy and not args.expert:
+        print("rstack eval: error: --shadow-policy runs beside the scripted expert: add --expert", file=sys.stderr)
+        return 2
+    if args.live_monitor and not args.monitor:
+        print("rstack eval: error: --live-monitor needs --monitor DIR", file=sys.stderr)
         return 2
     controllers = _controllers(args)
     out_dir = Path(args.out).resolve()

@@ -2,6 +2,7 @@
 
     rstack fiper calibrate --rollouts DIR --policy BUNDLE_DIR --out DIR [--delta 0.1] [--window 10]
                            [--dataset ZARR] [--skip-failures]
+    rstack fiper calibrate --from-demos K --dataset ZARR --policy BUNDLE_DIR --out DIR   (offline shadow)
     rstack fiper info MONITOR_DIR [--policy BUNDLE_DIR]
 
 The rollouts directory format is documented in `policy_runtime.fiper.rollouts`: `train_embeddings.npz`
@@ -27,11 +28,29 @@ from policy_runtime.fiper.rollouts import TRAIN_EMBEDDINGS_FILE, load_rollouts, 
 def _calibrate(args: argparse.Namespace) -> int:
     try:
         ident = policy_identity(args.policy)
-        rollouts = load_rollouts(args.rollouts, skip_failures=args.skip_failures)
-        if args.dataset:
-            from policy_runtime.fiper.train_embeddings import demo_embeddings
+        held_out: tuple[int, ...] = ()
+        if args.from_demos:
+            from policy_runtime.fiper.demo_features import demo_rollouts
+            from policy_runtime.training.dataset import open_zarr
 
-            train = demo_embeddings(args.policy, args.dataset)
+            if not args.dataset:
+                raise ValueError("--from-demos needs --dataset")
+            n_ep = int(open_zarr(args.dataset)["meta/episode_ends"].shape[0])
+            if not 0 < args.from_demos < n_ep:
+                raise ValueError(f"--from-demos {args.from_demos}: the dataset has {n_ep} episodes (keep some for RND)")
+            held_out = tuple(range(n_ep - args.from_demos, n_ep))
+            rollouts = demo_rollouts(
+                args.policy, args.dataset, held_out, args.planner_stride, args.num_samples, seed=args.seed
+            )
+            print(f"{len(rollouts)} offline shadow rollouts from demo episodes {held_out[0]}..{held_out[-1]}")
+        elif args.rollouts:
+            rollouts = load_rollouts(args.rollouts, skip_failures=args.skip_failures)
+        else:
+            raise ValueError("give --rollouts DIR or --from-demos K")
+        if args.dataset:
+            from policy_runtime.fiper.demo_features import demo_embeddings
+
+            train = demo_embeddings(args.policy, args.dataset, exclude_episodes=held_out)
             print(f"{len(train)} training-demo embeddings from {args.dataset}")
         else:
             train = load_train_embeddings(args.train_embeddings or Path(args.rollouts) / TRAIN_EMBEDDINGS_FILE)
@@ -75,7 +94,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     fsub = p.add_subparsers(dest="fiper_command", required=True)
 
     c = fsub.add_parser("calibrate", help="train RND and conformal thresholds from successful rollouts")
-    c.add_argument("--rollouts", required=True, help="directory of rollout .npz files (+ train_embeddings.npz)")
+    c.add_argument("--rollouts", default="", help="directory of rollout .npz files (+ train_embeddings.npz)")
+    c.add_argument(
+        "--from-demos",
+        type=int,
+        default=0,
+        metavar="K",
+        help="calibrate on offline shadow rollouts: the policy's planner run on the last K demo episodes of "
+        "--dataset (held out of the RND training set), instead of --rollouts",
+    )
+    c.add_argument("--planner-stride", type=int, default=8, help="--from-demos: frames per planner step (24/8=3 Hz)")
+    c.add_argument("--num-samples", type=int, default=8, help="--from-demos: B sampled chunks per planner step")
     c.add_argument("--policy", required=True, help="the policy bundle directory the rollouts were recorded with")
     c.add_argument("--out", required=True, help="output monitor directory (rnd.onnx + fiper_monitor.json)")
     c.add_argument("--train-embeddings", default=None, help=f"default: ROLLOUTS/{TRAIN_EMBEDDINGS_FILE}")

@@ -3,6 +3,10 @@
     collect (scripted expert demos, MCAP) -> dataset build (zarr) -> train -> export (ONNX bundle)
     -> calibration rollouts (the policy on nominal episodes) -> fiper calibrate -> eval (with the monitor)
 
+With --shadow-calibration the monitor is calibrated on offline shadow rollouts instead (the policy's planner
+run on held-out demonstrations, `rstack fiper calibrate --from-demos`), for a policy that does not yet
+succeed often enough to give M successful rollouts of its own.
+
 Every stage writes under OUT and is skipped when its output already exists, so an interrupted run
 resumes where it stopped (training itself resumes from its checkpoint). The commands it runs are
 printed first, so any stage can be re-run by hand. Seeds: demos from --seed, calibration rollouts from
@@ -26,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--camera-size", default="160x120", help="sim camera size WxH for demos, rollouts and eval")
     p.add_argument("--train-config", default="", help="YAML over the default training config")
     p.add_argument("--calibration-rollouts", type=int, default=10, help="policy episodes for calibration (M)")
+    p.add_argument(
+        "--shadow-calibration",
+        action="store_true",
+        help="calibrate on offline shadow rollouts (the policy's planner run on held-out demos) instead of the "
+        "policy's own successful rollouts: for a policy that does not succeed often enough yet",
+    )
     p.add_argument("--delta", type=float, default=0.1, help="monitor's allowed false-alarm rate")
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--scenarios", default="nominal,table_out_of_range,push,tactile_frozen", help="evaluation scenarios")
@@ -42,7 +52,11 @@ def stages(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
     if args.train_config:
         train[1:1] = ["--config", args.train_config]
     calib = out / "calibration_rollouts"
-    return [
+    if args.shadow_calibration:
+        source = ["--from-demos", str(args.calibration_rollouts)]
+    else:
+        source = ["--rollouts", str(calib / "episodes" / "nominal"), "--skip-failures"]
+    plan = [
         ("collect", ["collect", "--episodes", str(args.demos), "--seed", str(args.seed), "--out",
                      str(out / "demos"), "--json", str(out / "demos.json"), *cam], out / "demos.json"),
         ("dataset", ["dataset", "build", "--episodes", str(out / "demos"), "--out", str(out / "dataset.zarr"),
@@ -53,13 +67,14 @@ def stages(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
         ("rollouts", ["eval", "--policy", str(out / "bundle"), "--episodes", str(args.calibration_rollouts),
                       "--seed", str(args.seed + 500), "--no-record", "--out", str(calib), *cam],
          calib / "outcomes.json"),
-        ("calibrate", ["fiper", "calibrate", "--rollouts", str(calib / "episodes" / "nominal"), "--skip-failures",
-                       "--policy", str(out / "bundle"), "--dataset", str(out / "dataset.zarr"), "--delta",
-                       str(args.delta), "--out", str(out / "monitor")], out / "monitor" / "fiper_monitor.json"),
+        ("calibrate", ["fiper", "calibrate", *source, "--policy", str(out / "bundle"), "--dataset",
+                       str(out / "dataset.zarr"), "--delta", str(args.delta), "--out", str(out / "monitor")],
+         out / "monitor" / "fiper_monitor.json"),
         ("eval", ["eval", "--policy", str(out / "bundle"), "--monitor", str(out / "monitor"), "--episodes",
                   str(args.eval_episodes), "--scenario", args.scenarios, "--seed", str(args.seed + 1000),
                   "--out", str(out / "eval"), *cam], out / "eval" / "report.html"),
     ]  # fmt: skip
+    return [st for st in plan if not (args.shadow_calibration and st[0] == "rollouts")]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from hardware.sim.expert import ExpertConfig, WipeExpert, WipeTask
+from hardware.sim.expert import ExpertConfig, MoveTo, WipeExpert, WipeTask
 from rstack import graph
 from rstack.msg_convert import array_to_pose, pose_to_array
 from rstack.node_support import stamp_to_s
@@ -170,6 +170,17 @@ class ExpertNode(Node):
                 raise TimeoutError("could not lift the tool off the table")
             time.sleep(0.05)
 
+    def _go_to(self, goal: np.ndarray, timeout_s: float) -> None:
+        """Drive the target to `goal` and wait until the measured TCP is within 1 cm of it."""
+        with self._lock:
+            start = self.target.copy() if self.target is not None else self.ee[0].copy()
+            self.expert = MoveTo(start, goal)
+        deadline = time.monotonic() + timeout_s
+        while not (self.expert.done and self.ee is not None and np.linalg.norm(self.ee[0] - goal) < 0.01):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the arm did not reach the start pose {goal.round(3).tolist()}")
+            time.sleep(0.05)
+
     def _run_external(self, external: Any, episode: int, deadline: float, task: WipeTask) -> dict[str, Any] | None:
         """Let `external` drive until the episode is decided, then take the arm back and lift (in the caller)."""
         with self._lock:
@@ -207,6 +218,8 @@ class ExpertNode(Node):
         record: bool = False,
         controller: Callable[[WipeTask, np.ndarray], Any] | None = None,
         external: Any = None,
+        start_xyz: Any = None,
+        observer: Any = None,
     ) -> dict[str, Any]:
         """Reset the world, run the expert until the episode is decided and the arm lifted; the outcome.
 
@@ -215,13 +228,17 @@ class ExpertNode(Node):
         another node for the episode instead: this node stops publishing until the episode is decided,
         then takes the arm back where it is and lifts it.
         With `record`, the recorder's episode spans the run: started after the reset, stopped as a
-        success or a failure by the sim's own outcome once the tool is lifted.
+        success or a failure by the sim's own outcome once the tool is lifted. With `start_xyz`, the arm is
+        first brought there (so every controller starts every episode from the same pose). `observer`
+        (`start()` / `stop()`) spans the episode from the reset to the sim's outcome.
         """
         if self.franka_status.get("mode") in ("stopped", "error"):
             resp = self._call(self.franka_reset_client, 10.0)
             if not resp.success:
                 raise RuntimeError(f"franka is {self.franka_status.get('mode')} and reset failed: {resp.message}")
         self._lift_clear(30.0)
+        if start_xyz is not None:
+            self._go_to(np.asarray(start_xyz, dtype=np.float64), 120.0)
         resp = self._call(self.reset_client, 15.0)
         if not resp.success:
             raise RuntimeError(f"sim reset refused: {resp.message}")
@@ -236,6 +253,8 @@ class ExpertNode(Node):
             self.expert = controller(task, start) if controller else WipeExpert(task, start, self.config)
         deadline = time.monotonic() + wall_timeout_s
         outcome = None
+        if observer is not None:
+            observer.start()
         if external is not None:
             outcome = self._run_external(external, episode, deadline, task)
         while time.monotonic() < deadline:
@@ -249,6 +268,8 @@ class ExpertNode(Node):
             time.sleep(0.05)
         with self._lock:
             self.expert.lift()
+        if observer is not None:
+            observer.stop()
         if outcome is None:
             raise TimeoutError(f"episode {episode} not decided within {wall_timeout_s} s wall time")
         if record:
@@ -269,7 +290,16 @@ def run_episodes(
 
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
+    stopping = threading.Event()
+
+    def spin() -> None:
+        try:
+            executor.spin()
+        except Exception:
+            if not stopping.is_set():  # rclpy can raise from a wait set torn down by shutdown: not an error
+                raise
+
+    spinner = threading.Thread(target=spin, daemon=True)
     spinner.start()
     try:
         node.wait_ready()
@@ -281,6 +311,7 @@ def run_episodes(
                 progress(outcome)
         return outcomes
     finally:
+        stopping.set()
         executor.shutdown(timeout_sec=1.0)
 
 

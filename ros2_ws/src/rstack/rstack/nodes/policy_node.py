@@ -43,6 +43,7 @@ class PolicyNode(GraphNode):
                 max_age_s=p["max_age_s"],
                 max_action_jump_m=p["max_action_jump_m"],
                 tick_on_touch=p["tick_on_touch"],
+                features_when_disengaged=p["features_when_disengaged"],
             ),
             clock=self._now,
             publish_target=self._publish_target,
