@@ -39,7 +39,6 @@ from hardware.sim.sim_tactile import SimTactileSensor
 from hardware.sim.task import EpisodeOutcome, EpisodeParams, TaskSpec, WipeProgress
 from hardware.timing import CycleTimer
 
-
 TACTILE_CALIBRATION_SEED = 0  # seeds the synthetic contacts the sim pad's PCA embedding is fitted on
 
 
@@ -107,6 +106,7 @@ class SimWorld:
         self.version = 0  # bumped on every reset and every decided outcome
         self._episode_t0 = 0.0
         self._pending_reset: tuple[EpisodeParams, threading.Event] | None = None
+        self._pending_release: tuple[float, threading.Event] | None = None
         self._snapshot_request: threading.Event | None = None
         self._snapshot: Snapshot | None = None
         self._latest: ContactSample | None = None
@@ -202,6 +202,22 @@ class SimWorld:
             raise ResetRefused(f"physics did not take the reset within {timeout_s} s")
         return params
 
+    def release_table(self, drop_m: float = 0.05, timeout_s: float = 5.0) -> float:
+        """Lower the table (and its path) by `drop_m` to free a stopped arm pressed into it, as a person would
+        on a real robot; the episode's outcome is not changed. Returns the new table-top height."""
+        if not 0.0 < drop_m <= 0.1:
+            raise ValueError(f"drop_m must be in (0, 0.1] m, got {drop_m}")
+        if not self.physics_alive:
+            raise ResetRefused("physics is not running")
+        done = threading.Event()
+        with self._lock:
+            self._pending_release = (drop_m, done)
+        if not done.wait(timeout_s):
+            with self._lock:
+                self._pending_release = None
+            raise ResetRefused(f"physics did not take the release within {timeout_s} s")
+        return float(self.sim.data.mocap_pos[self._ids["table"]][2])
+
     def _apply_episode(self, params: EpisodeParams) -> None:
         """Physics thread (or before start): move the table and the path, set the tool physics."""
         m, d = self.sim.model, self.sim.data
@@ -279,6 +295,13 @@ class SimWorld:
             if pending is not None:
                 self._apply_episode(pending[0])
                 pending[1].set()
+            with self._lock:
+                release, self._pending_release = self._pending_release, None
+            if release is not None:
+                for body in ("table", "path"):
+                    sim.data.mocap_pos[self._ids[body]][2] -= release[0]
+                mujoco.mj_forward(sim.model, sim.data)
+                release[1].set()
             p = self.params
             if p is not None and p.push_at_s is not None:
                 t = float(sim.data.time) - self._episode_t0

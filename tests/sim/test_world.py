@@ -77,6 +77,12 @@ def test_reset_is_refused_in_contact_and_moves_the_table_after_lifting(world, ro
     _settled(world)
     with pytest.raises(ResetRefused, match="lift the tool"):
         world.reset_episode()
+    # A stopped arm pressed into the table is freed by lowering the table, as a person would do.
+    assert world._latest.pad_normal_n > 0.5
+    table_z = world.release_table(0.05)
+    assert table_z == pytest.approx(world.params.table_top_z - 0.05)
+    _settled(world)
+    assert world._latest.pad_normal_n < 0.5
     _move_tcp_z(robot, world, contact_z + 0.08)
     _settled(world)
     before = world.params

@@ -200,6 +200,9 @@ RECORDER_STOP_SUCCESS = Service("/recorder/stop_success", "std_srvs/srv/Trigger"
 RECORDER_STOP_FAILURE = Service("/recorder/stop_failure", "std_srvs/srv/Trigger", "Finalize the episode as failure")
 RECORDER_DISCARD = Service("/recorder/discard", "std_srvs/srv/Trigger", "Delete the current take")
 SIM_RESET_EPISODE = Service("/sim/reset_episode", "std_srvs/srv/Trigger", "Start a new seeded sim episode")
+SIM_RELEASE = Service(
+    "/sim/release", "std_srvs/srv/Trigger", "Lower the table 5 cm to free a stopped arm pressed into it (sim only)"
+)
 
 SERVICES: tuple[Service, ...] = (
     FRANKA_SAFE_STOP,
@@ -213,6 +216,7 @@ SERVICES: tuple[Service, ...] = (
     RECORDER_STOP_FAILURE,
     RECORDER_DISCARD,
     SIM_RESET_EPISODE,
+    SIM_RELEASE,
 )
 
 
@@ -266,7 +270,7 @@ SIM_WORLD = NodeKind(
         SIM_PRIVILEGED_STATE,
         DIAGNOSTICS,
     ),
-    serves=(SIM_RESET_EPISODE,),
+    serves=(SIM_RESET_EPISODE, SIM_RELEASE),
     parameters={
         "host": "127.0.0.1",
         "seed": 0,

@@ -69,6 +69,7 @@ class ExpertNode(Node):
             topic_class(graph.FRANKA_TARGET_POSE), graph.FRANKA_TARGET_POSE.name, topic_qos(graph.FRANKA_TARGET_POSE)
         )
         self.reset_client = self.create_client(Trigger, graph.SIM_RESET_EPISODE.name)
+        self.release_client = self.create_client(Trigger, graph.SIM_RELEASE.name)
         self.recorder_clients = {
             s: self.create_client(Trigger, s.name)
             for s in (graph.RECORDER_START, graph.RECORDER_STOP_SUCCESS, graph.RECORDER_STOP_FAILURE)
@@ -234,6 +235,10 @@ class ExpertNode(Node):
         """
         if self.franka_status.get("mode") in ("stopped", "error"):
             resp = self._call(self.franka_reset_client, 10.0)
+            if not resp.success and "free the arm" in resp.message:  # stopped while pressed into the table
+                self._call(self.release_client, 10.0)
+                time.sleep(0.5)
+                resp = self._call(self.franka_reset_client, 10.0)
             if not resp.success:
                 raise RuntimeError(f"franka is {self.franka_status.get('mode')} and reset failed: {resp.message}")
         self._lift_clear(30.0)

@@ -75,6 +75,7 @@ class SimWorldNode(GraphNode):
         self.episode_pub = self.graph_publisher(graph.SIM_EPISODE)
         self.privileged_pub = self.graph_publisher(graph.SIM_PRIVILEGED_STATE)
         self.graph_service(graph.SIM_RESET_EPISODE, self._srv_reset)
+        self.graph_service(graph.SIM_RELEASE, self._srv_release)
         self.frames = {c: 0 for c in config.cameras}
         self.tactile_count = 0
         self.frame_times: deque[float] = deque(maxlen=100)
@@ -166,6 +167,18 @@ class SimWorldNode(GraphNode):
                     f"coverage {outcome['coverage']:.2f}, max force {outcome['max_force_n']:.1f} N"
                 )
         self.privileged_pub.publish(String(data=json.dumps(self.world.privileged_state())))
+
+    def _srv_release(self, _req: Any, resp: Any) -> Any:
+        from hardware.sim.world import ResetRefused
+
+        try:
+            z = self.world.release_table()
+        except ResetRefused as exc:
+            resp.success, resp.message = False, str(exc)
+            return resp
+        resp.success, resp.message = True, f"table lowered to {z:.4f} m"
+        self.get_logger().warning(f"release: {resp.message} to free the arm")
+        return resp
 
     def _srv_reset(self, _req: Any, resp: Any) -> Any:
         from hardware.sim.world import ResetRefused
