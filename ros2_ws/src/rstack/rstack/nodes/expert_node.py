@@ -160,10 +160,29 @@ class ExpertNode(Node):
             time.sleep(0.02)
         return future.result()
 
+    def _recover_arm(self, attempts: int = 4) -> None:
+        """Reset a stopped arm. One pressed into the table (the reset refuses: "free the arm") is freed
+        first by lowering the table, as a person would on the robot."""
+        for _ in range(attempts):
+            if self.franka_status.get("mode") not in ("stopped", "error"):
+                return
+            resp = self._call(self.franka_reset_client, 10.0)
+            if resp.success:
+                time.sleep(0.3)  # the status that follows tells whether it stayed up
+                continue
+            if "free the arm" not in resp.message:
+                raise RuntimeError(f"franka is {self.franka_status.get('mode')} and reset failed: {resp.message}")
+            self._call(self.release_client, 10.0)
+            time.sleep(1.0)
+        if self.franka_status.get("mode") in ("stopped", "error"):
+            raise RuntimeError(f"franka stays {self.franka_status.get('mode')} after {attempts} resets")
+
     def _lift_clear(self, timeout_s: float) -> None:
         """Lift straight up until the sim reports no pad contact (needed before a reset)."""
         deadline = time.monotonic() + timeout_s
         while self.privileged.get("in_contact") or self.privileged.get("collision"):
+            if self.franka_status.get("mode") in ("stopped", "error"):
+                self._recover_arm()
             with self._lock:
                 if self.target is not None and (self.expert is None or self.expert.done):
                     self.target[2] += 0.002
@@ -233,14 +252,7 @@ class ExpertNode(Node):
         first brought there (so every controller starts every episode from the same pose). `observer`
         (`start()` / `stop()`) spans the episode from the reset to the sim's outcome.
         """
-        if self.franka_status.get("mode") in ("stopped", "error"):
-            resp = self._call(self.franka_reset_client, 10.0)
-            if not resp.success and "free the arm" in resp.message:  # stopped while pressed into the table
-                self._call(self.release_client, 10.0)
-                time.sleep(0.5)
-                resp = self._call(self.franka_reset_client, 10.0)
-            if not resp.success:
-                raise RuntimeError(f"franka is {self.franka_status.get('mode')} and reset failed: {resp.message}")
+        self._recover_arm()
         self._lift_clear(30.0)
         if start_xyz is not None:
             self._go_to(np.asarray(start_xyz, dtype=np.float64), 120.0)
