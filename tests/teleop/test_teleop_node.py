@@ -93,7 +93,7 @@ def test_keyboard_over_a_terminal_moves_holds_and_drives_the_episode(ros_node):
         t_press = time.monotonic()
         spin(0.6, every=lambda: os.write(master, b"w"))  # hold 'w' (auto-repeat)
         t_release = time.monotonic()
-        spin(0.6)
+        spin(1.5)
         assert targets, "no target while 'w' was held\n" + "\n".join(teleop.lines)
         xs = [m.pose.position.x for _, m in targets]
         # The target runs ahead of the (here motionless) measured TCP, never further than the lead bound; a
@@ -104,8 +104,10 @@ def test_keyboard_over_a_terminal_moves_holds_and_drives_the_episode(ros_node):
         assert all(b >= a or b < 0.5 + 0.003 for a, b in itertools.pairwise(xs)), xs
         assert all(m.header.frame_id == "base" for _, m in targets)
         assert all(t >= t_press for t, _ in targets)
-        # Deadman: within the key's hold window plus delivery after release, the stream stops.
-        assert max(t for t, _ in targets) < t_release + 0.35
+        # Deadman: with no key release event, the stream stops by itself after the last press (key_hold_s = 0.12 s
+        # plus reading the pty and delivery, which a loaded 2-core machine stretches to ~0.5 s): nothing for the
+        # last 0.5 s of the 1.5 s watched after the last key was typed.
+        assert max(t for t, _ in targets) < t_release + 1.0
         os.write(master, b" ")
         spin(1.0)
         assert grips and grips[-1][0] == 0.0 and grips[-1][2] > 0  # close with force
