@@ -105,8 +105,7 @@ class SimWorld:
         self.outcomes: list[EpisodeOutcome] = []
         self.version = 0  # bumped on every reset and every decided outcome
         self._episode_t0 = 0.0
-        self._pending_reset: tuple[EpisodeParams, threading.Event] | None = None
-        self._pending_release: tuple[float, threading.Event] | None = None
+        self._pending: dict[str, tuple[Callable[[], None], threading.Event]] = {}  # what -> physics-thread call
         self._snapshot_request: threading.Event | None = None
         self._snapshot: Snapshot | None = None
         self._latest: ContactSample | None = None
@@ -193,13 +192,7 @@ class SimWorld:
         if not self.physics_alive:
             raise ResetRefused("physics is not running")
         params = self._draw(self._episode_index + 1)
-        done = threading.Event()
-        with self._lock:
-            self._pending_reset = (params, done)
-        if not done.wait(timeout_s):
-            with self._lock:
-                self._pending_reset = None
-            raise ResetRefused(f"physics did not take the reset within {timeout_s} s")
+        self._on_physics("reset", lambda: self._apply_episode(params), timeout_s)
         return params
 
     def release_table(self, drop_m: float = 0.05, timeout_s: float = 5.0) -> float:
@@ -209,14 +202,24 @@ class SimWorld:
             raise ValueError(f"drop_m must be in (0, 0.1] m, got {drop_m}")
         if not self.physics_alive:
             raise ResetRefused("physics is not running")
+        self._on_physics("release", lambda: self._lower_table(drop_m), timeout_s)
+        return float(self.sim.data.mocap_pos[self._ids["table"]][2])
+
+    def _on_physics(self, what: str, call: Callable[[], None], timeout_s: float) -> None:
+        """Run `call` on the physics thread before its next step and wait for it (ResetRefused on timeout)."""
         done = threading.Event()
         with self._lock:
-            self._pending_release = (drop_m, done)
+            self._pending[what] = (call, done)
         if not done.wait(timeout_s):
             with self._lock:
-                self._pending_release = None
-            raise ResetRefused(f"physics did not take the release within {timeout_s} s")
-        return float(self.sim.data.mocap_pos[self._ids["table"]][2])
+                self._pending.pop(what, None)
+            raise ResetRefused(f"physics did not take the {what} within {timeout_s} s")
+
+    def _lower_table(self, drop_m: float) -> None:
+        """Physics thread: move the table and its path down by `drop_m`."""
+        for body in ("table", "path"):
+            self.sim.data.mocap_pos[self._ids[body]][2] -= drop_m
+        mujoco.mj_forward(self.sim.model, self.sim.data)
 
     def _apply_episode(self, params: EpisodeParams) -> None:
         """Physics thread (or before start): move the table and the path, set the tool physics."""
@@ -291,17 +294,10 @@ class SimWorld:
     def _pre_step(self, sim: Any) -> None:
         try:
             with self._lock:
-                pending, self._pending_reset = self._pending_reset, None
-            if pending is not None:
-                self._apply_episode(pending[0])
-                pending[1].set()
-            with self._lock:
-                release, self._pending_release = self._pending_release, None
-            if release is not None:
-                for body in ("table", "path"):
-                    sim.data.mocap_pos[self._ids[body]][2] -= release[0]
-                mujoco.mj_forward(sim.model, sim.data)
-                release[1].set()
+                pending, self._pending = self._pending, {}
+            for call, done in pending.values():  # insertion order: a reset asked first runs first
+                call()
+                done.set()
             p = self.params
             if p is not None and p.push_at_s is not None:
                 t = float(sim.data.time) - self._episode_t0
