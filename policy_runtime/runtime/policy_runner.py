@@ -4,7 +4,9 @@
   width, touch). The planner thread asks it for `obs_steps` observations `obs_stride` control periods
   apart, ending at "now"; a missing, stale or skewed stream is a reason to hold, never a guess.
 - The planner runs `engine.planner_step` (full DDIM or streaming) for B samples in one batch; sample 0 is
-  executed, all B are decoded to absolute end-effector positions for the failure monitor.
+  executed, all B are decoded to absolute end-effector positions for the failure monitor. With
+  `planner_process` it runs in a child process (`PlannerProcess`), so its numpy work never holds the
+  GIL the fast thread needs; the observation is still assembled here, from the same buffers.
 - The fast loop ticks `ReactiveRuntime` at the control rate with the touch history, and sends only
   targets that passed the `ActionGuard`.
 - A non-finite sample (NaN/Inf pose, width or touch) is dropped and counted, never buffered: the
@@ -26,6 +28,7 @@ from policy_runtime.obs_sync import ObsSync
 from policy_runtime.runtime.guard import ActionGuard, GuardLimits
 from policy_runtime.runtime.loops import FastLoop, PlannerLoop
 from policy_runtime.runtime.plan import Plan, PlanSlot
+from policy_runtime.runtime.planner_process import PlannerProcess
 from policy_runtime.runtime.reactive import ReactiveRuntime, TickResult, TouchHistory
 from policy_runtime.training.dataset import resize_image
 
@@ -53,6 +56,8 @@ class RunnerConfig:
     # Monitor features only while engaged (the monitor watches the policy in control); True publishes them
     # while disengaged too (shadow runs beside another controller).
     features_when_disengaged: bool = False
+    planner_process: bool = False  # True: the planner's graphs run in a child process (see PlannerProcess)
+    planner_nice: int = 0  # with planner_process: niceness added to the child (lower CPU priority)
 
 
 class PolicyRunner:
@@ -93,7 +98,14 @@ class PolicyRunner:
             max_touch_age_s=config.max_age_s,
         )
         self.rng = np.random.default_rng(config.seed)
-        self.stream = engine.streaming_buffer(config.num_samples, self.rng) if config.streaming else None
+        self.remote: PlannerProcess | None = None
+        self.stream = None
+        if config.planner_process:
+            self.remote = PlannerProcess(
+                engine.bundle.root, config.num_samples, config.streaming, config.seed, config.planner_nice
+            )
+        elif config.streaming:
+            self.stream = engine.streaming_buffer(config.num_samples, self.rng)
         self.step = 0
         self.hold_reason = "starting"
         self.holds: dict[str, int] = {}
@@ -151,9 +163,12 @@ class PolicyRunner:
         images = {c: np.stack([o.values[f"img_{c}"] for o in obs]) for c in self.cameras}
         proprio = np.array([[*o.values[TCP][:3], o.values[GRIPPER]] for o in obs], dtype=np.float32)
         touch = np.stack([o.values[TOUCH] for o in obs]).astype(np.float32)
-        out = planner_step(
-            self.engine, images, proprio, touch, self.rng, num_samples=self.config.num_samples, stream=self.stream
-        )
+        if self.remote is not None:
+            out = self.remote.step(images, proprio, touch)
+        else:
+            out = planner_step(
+                self.engine, images, proprio, touch, self.rng, num_samples=self.config.num_samples, stream=self.stream
+            )
         base_pose = np.asarray(obs[-1].values[TCP], dtype=np.float64)
         chunks_xyz = relative_to_absolute(out.sampled_actions, base_pose)[..., :3].astype(np.float32)
         self.step += 1
@@ -204,8 +219,11 @@ class PolicyRunner:
     def stop(self) -> None:
         self.fast.stop()
         self.planner.stop()
-        self.fast.join(timeout=2.0)
-        self.planner.join(timeout=5.0)
+        for thread, timeout in ((self.fast, 2.0), (self.planner, 5.0)):
+            if thread.ident is not None:  # started
+                thread.join(timeout=timeout)
+        if self.remote is not None:
+            self.remote.close()
 
     def status(self) -> dict[str, float | str | int]:
         jitter = self.fast.jitter_ms()

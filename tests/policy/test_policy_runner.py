@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import threading
 import time
 
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 
 from policy_runtime.engine.policy_engine import PolicyEngine
+from policy_runtime.runtime.planner_process import PlannerProcess, PlannerProcessError
 from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
 
 POSE = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
@@ -148,3 +151,49 @@ def test_disengaged_runner_sends_nothing_and_engage_waits_for_a_fresh_plan(engin
         stop.set()
         r.stop()
         feeder.join(2)
+
+
+def _push_history(r: PolicyRunner, now: float) -> None:
+    for k in range(3):
+        _push_all(r, now - (2 - k) * r.obs_dt - 0.01)
+
+
+def test_planner_process_plans_what_the_in_process_planner_plans(engine):
+    """Same seed, same observation: the child process returns the in-process plan, monitor features included."""
+    now = 100.0
+    out_local, out_remote = Outputs(), Outputs()
+    local = _runner(engine, lambda: now, out_local)
+    remote = _runner(engine, lambda: now, out_remote, planner_process=True)
+    try:
+        assert remote.remote is not None and remote.remote.pid != os.getpid()
+        for r in (local, remote):
+            _push_history(r, now)
+        for _ in range(2):  # the second plan checks that both rngs advance alike
+            a, b = local.plan_once(), remote.plan_once()
+            assert not isinstance(a, str) and not isinstance(b, str), (a, b)
+            np.testing.assert_allclose(b.latent, a.latent, atol=1e-5)
+            np.testing.assert_array_equal(b.base_pose, a.base_pose)
+        np.testing.assert_allclose(out_remote.features[-1][2], out_local.features[-1][2], atol=1e-5)
+    finally:
+        remote.stop()
+    assert not remote.remote.alive
+
+
+def test_a_dead_planner_process_is_an_error_the_planner_loop_counts(engine):
+    now = 100.0
+    out = Outputs()
+    r = _runner(engine, lambda: now, out, planner_process=True)
+    try:
+        _push_history(r, now)
+        assert not isinstance(r.plan_once(), str)
+        os.kill(r.remote.pid, signal.SIGKILL)
+        r.remote._proc.join(5)
+        with pytest.raises(PlannerProcessError, match="planner process died"):
+            r.plan_once()
+    finally:
+        r.stop()
+
+
+def test_planner_process_on_a_bad_bundle_fails_at_start_naming_it(tmp_path):
+    with pytest.raises(PlannerProcessError, match=r"could not load .*nowhere"):
+        PlannerProcess(tmp_path / "nowhere", num_samples=2)

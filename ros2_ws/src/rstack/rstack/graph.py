@@ -386,6 +386,8 @@ POLICY = NodeKind(
         "planner_rate_hz": 6.0,
         "streaming": False,
         "num_samples": 16,
+        "planner_process": True,  # the planner's graphs in a child process: no GIL contention with the fast head
+        "planner_nice": 0,  # niceness added to that process (>0: the control process wins a busy CPU)
         "max_skew_s": 0.1,
         "max_age_s": 0.25,
         "max_action_jump_m": 0.03,

@@ -16,6 +16,7 @@ from hardware.tactile.layout import stamp_from_labels
 from policy_runtime.engine.bundle import BundleError
 from policy_runtime.engine.policy_engine import PolicyEngine
 from policy_runtime.fiper.messages import encode_chunks, encode_embedding
+from policy_runtime.runtime.planner_process import PlannerProcessError
 from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
 from rstack import graph
 from rstack.msg_convert import array_to_pose, float_array_msg, image_to_rgb, pose_to_array
@@ -32,23 +33,10 @@ class PolicyNode(GraphNode):
             engine = PolicyEngine(p["policy_dir"])
         except (BundleError, ValueError, OSError) as exc:
             raise ValueError(f"parameter policy_dir: {exc}") from None
-        self.runner = PolicyRunner(
-            engine,
-            RunnerConfig(
-                control_rate_hz=p["control_rate_hz"],
-                planner_rate_hz=p["planner_rate_hz"],
-                num_samples=p["num_samples"],
-                streaming=p["streaming"],
-                max_skew_s=p["max_skew_s"],
-                max_age_s=p["max_age_s"],
-                max_action_jump_m=p["max_action_jump_m"],
-                tick_on_touch=p["tick_on_touch"],
-                features_when_disengaged=p["features_when_disengaged"],
-            ),
-            clock=self._now,
-            publish_target=self._publish_target,
-            publish_features=self._publish_features,
-        )
+        try:
+            self.runner = self._runner(engine)
+        except PlannerProcessError as exc:
+            raise ValueError(f"parameter planner_process: {exc}") from None
         self.frame_id = p["frame_id"]
         self.last_width: float | None = None
         self.target_pub = self.graph_publisher(graph.FRANKA_TARGET_POSE)
@@ -70,9 +58,27 @@ class PolicyNode(GraphNode):
         self.runner.start()
         self.get_logger().info(
             f"policy from {p['policy_dir']} on {engine.providers[0]}: cameras {self.runner.cameras}, "
-            f"planner {p['planner_rate_hz']} Hz ({'streaming' if p['streaming'] else 'full DDIM'}, "
+            f"planner {p['planner_rate_hz']} Hz {'in its own process' if p['planner_process'] else 'in-process'} "
+            f"({'streaming' if p['streaming'] else 'full DDIM'}, "
             f"B={p['num_samples']}), control {p['control_rate_hz']} Hz"
         )
+
+    def _runner(self, engine: PolicyEngine) -> PolicyRunner:
+        p = self.params
+        config = RunnerConfig(
+            control_rate_hz=p["control_rate_hz"],
+            planner_rate_hz=p["planner_rate_hz"],
+            num_samples=p["num_samples"],
+            streaming=p["streaming"],
+            max_skew_s=p["max_skew_s"],
+            max_age_s=p["max_age_s"],
+            max_action_jump_m=p["max_action_jump_m"],
+            tick_on_touch=p["tick_on_touch"],
+            features_when_disengaged=p["features_when_disengaged"],
+            planner_process=p["planner_process"],
+            planner_nice=p["planner_nice"],
+        )
+        return PolicyRunner(engine, config, self._now, self._publish_target, self._publish_features)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
