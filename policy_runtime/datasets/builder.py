@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,7 @@ def plan_episode(
 
 
 def plan_episodes(
-    episodes_dir: Path,
+    episodes_dir: Path | Sequence[Path],
     streams: StreamMap,
     rate_hz: float,
     max_skew_s: float,
@@ -158,15 +158,26 @@ def plan_episodes(
     outcomes: Iterable[str] = ("success",),
     progress: bool = True,
 ) -> list[EpisodePlan]:
-    """Read every selected episode's stamps and resample it (no image is decoded here)."""
-    index = load_index(episodes_dir)
-    entries = index.select(statuses=("complete",), outcomes=tuple(outcomes))
-    if not entries:
-        have = sorted({(e.get("status"), e.get("outcome")) for e in index.episodes.values()})
-        raise BuildError(f"no complete episode with outcome in {list(outcomes)} in {episodes_dir} (have: {have})")
+    """Read every selected episode's stamps and resample it (no image is decoded here).
+
+    Several recording directories (sessions) are read in order; their episodes are then named
+    ``<directory name>/<episode id>`` so that ids stay unique.
+    """
+    dirs = [Path(episodes_dir)] if isinstance(episodes_dir, str | Path) else [Path(d) for d in episodes_dir]
+    if len({d.resolve() for d in dirs}) != len(dirs) or len({d.name for d in dirs}) != len(dirs):
+        raise BuildError(f"recording directories must be distinct and have distinct names: {[str(d) for d in dirs]}")
+    sources: list[tuple[str, Path]] = []
+    for d in dirs:
+        index = load_index(d)
+        entries = index.select(statuses=("complete",), outcomes=tuple(outcomes))
+        if not entries:
+            have = sorted({(e.get("status"), e.get("outcome")) for e in index.episodes.values()})
+            raise BuildError(f"no complete episode with outcome in {list(outcomes)} in {d} (have: {have})")
+        prefix = f"{d.name}/" if len(dirs) > 1 else ""
+        sources += [(prefix + e["id"], d / e["file"]) for e in entries]
     plans = [
-        plan_episode(e["id"], Path(episodes_dir) / e["file"], streams, rate_hz, max_skew_s, max_age_s)
-        for e in tqdm(entries, desc="sync", unit="episode", disable=not progress)
+        plan_episode(eid, path, streams, rate_hz, max_skew_s, max_age_s)
+        for eid, path in tqdm(sources, desc="sync", unit="episode", disable=not progress)
     ]
     # Every episode must have the same cameras and tactile sensors as the dataset.
     keys = set().union(*(set(p.sensors) for p in plans))
@@ -317,7 +328,7 @@ def _write_episode(
 
 
 def build_dataset(
-    episodes_dir: Path,
+    episodes_dir: Path | Sequence[Path],
     out: Path,
     streams: StreamMap,
     rate_hz: float,
@@ -329,7 +340,7 @@ def build_dataset(
     overwrite: bool = False,
     progress: bool = True,
 ) -> BuildResult:
-    """Build the zarr dataset at `out` from the episodes in `episodes_dir`; see the module docstring."""
+    """Build the zarr dataset at `out` from the episodes in `episodes_dir` (one directory or several)."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise BuildError(f"{out} exists; choose another --out or pass --overwrite")

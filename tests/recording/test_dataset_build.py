@@ -101,3 +101,29 @@ def test_report_html(session: Session, tmp_path: Path) -> None:
         assert eid in page
     assert page.count("data:image/png;base64,") == 4
     assert "no messages on" not in page and "stale" in page  # the silent wrist camera is reported
+
+
+def test_several_sessions_merge_into_one_dataset(
+    session: Session, built: tuple[Path, int, str], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Two recording directories (sessions) -> one dataset; episode ids are prefixed by their session."""
+    import shutil
+
+    monday, tuesday = tmp_path / "monday", tmp_path / "tuesday"
+    shutil.copytree(session.root, monday)
+    shutil.copytree(session.root, tuesday)
+    args = ["dataset", "build", "--rate", str(RATE), "--max-skew", str(SKEW)]
+    out = tmp_path / "two.zarr"
+    assert rstack([*args, "--episodes", str(monday), str(tuesday), "--out", str(out)]) == 0
+    good = sorted(session.published)[0]
+    root = zarr.open_group(str(out), mode="r")
+    assert root.attrs["episodes"] == [f"monday/{good}", f"tuesday/{good}"]
+    one = zarr.open_group(str(built[0]), mode="r")
+    n = one["meta/episode_ends"][0]
+    assert list(root["meta/episode_ends"][:]) == [n, 2 * n]
+    np.testing.assert_array_equal(root["data/action"][n:], one["data/action"][:])
+    clash = tmp_path / "x" / "monday"
+    shutil.copytree(session.root, clash)
+    assert rstack([*args, "--episodes", str(monday), str(clash), "--out", str(tmp_path / "bad.zarr")]) == 2
+    assert "distinct names" in capsys.readouterr().err
+    assert not (tmp_path / "bad.zarr").exists()

@@ -83,7 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dataset", help="build a zarr training dataset from recorded episodes, or report on them")
     dsub = p.add_subparsers(dest="dataset_cmd", required=True)
     b = dsub.add_parser("build", help="MCAP episodes -> zarr dataset resampled by header stamps")
-    b.add_argument("--episodes", type=Path, required=True, help="recording directory (with index.json)")
+    b.add_argument(
+        "--episodes", type=Path, nargs="+", required=True, help="recording directory (with index.json); several: merged"
+    )
     b.add_argument("--out", type=Path, required=True, help="output DATASET.zarr")
     b.add_argument("--rate", type=float, required=True, help="control rate of the dataset (Hz)")
     b.add_argument("--max-skew", type=float, required=True, help="max spread of sensor stamps per step (s)")

@@ -8,6 +8,7 @@ copy data in. Targets go to the arm node, whose safety envelope checks them agai
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 from std_msgs.msg import Float64MultiArray, String
@@ -22,10 +23,15 @@ from rstack import graph
 from rstack.msg_convert import array_to_pose, float_array_msg, image_to_rgb, pose_to_array
 from rstack.node_support import OK, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
 
+# A thread waiting for the GIL asks the holder to drop it after this long (CPython's default is 5 ms, which
+# would be the floor of the fast tick's wake-up delay whenever an executor callback is busy).
+GIL_SWITCH_INTERVAL_S = 0.0005
+
 
 class PolicyNode(GraphNode):
     def __init__(self) -> None:
         super().__init__(graph.POLICY, "policy")
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         p = self.params
         if not p["policy_dir"]:
             raise ValueError("parameter policy_dir: no policy bundle given (a directory with bundle.json)")
