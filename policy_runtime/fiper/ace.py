@@ -76,3 +76,34 @@ def action_chunk_entropy(chunks: np.ndarray, cell: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         ent = -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=0)  # [H]
     return float(np.mean(ent))
+
+
+AUTO_CELL_FRACTIONS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5)
+AUTO_TARGET = 0.5  # of log2(B)
+
+
+def choose_cell_fraction(
+    chunk_sets: list[np.ndarray],
+    cal_range: np.ndarray,
+    candidates: tuple[float, ...] = AUTO_CELL_FRACTIONS,
+    target: float = AUTO_TARGET,
+) -> tuple[float, dict[float, float]]:
+    """The cell fraction whose median per-step ACE over calibration chunks sits nearest `target` * log2(B).
+
+    ACE is bounded by log2(B): with few samples (B=8 on a CPU) and a fine grid every sample lands in its own
+    cell at every step, ACE saturates on successes and failures alike and cannot separate them. This picks
+    the grid on the successful calibration rollouts so that their typical ACE is mid-range, leaving room
+    above it for the disagreement that precedes a failure. `chunk_sets`: per-step chunks [B, H, 3].
+    Returns (fraction, {candidate: median ACE}).
+    """
+    if not chunk_sets:
+        raise ValueError("no calibration chunks to choose the ACE cell fraction from")
+    b = check_chunks(chunk_sets[0]).shape[0]
+    if b < 2:
+        raise ValueError("choosing the ACE cell fraction needs B >= 2 samples per step")
+    goal = target * np.log2(b)
+    medians = {
+        f: float(np.median([action_chunk_entropy(c, cell_size(cal_range, f)) for c in chunk_sets])) for f in candidates
+    }
+    best = min(candidates, key=lambda f: (abs(medians[f] - goal), f))
+    return best, medians

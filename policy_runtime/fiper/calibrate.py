@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_runtime.fiper.ace import DEFAULT_CELL_FRACTION, action_chunk_entropy, calibration_range, cell_size
+from policy_runtime.fiper.ace import (
+    DEFAULT_CELL_FRACTION,
+    action_chunk_entropy,
+    calibration_range,
+    cell_size,
+    choose_cell_fraction,
+)
 from policy_runtime.fiper.artifacts import (
     IndicatorThresholds,
     MonitorArtifacts,
@@ -52,7 +58,7 @@ def calibrate_monitor(
     out_dir: str | Path,
     delta: float = DEFAULT_DELTA,
     window: int = DEFAULT_WINDOW,
-    cell_fraction: float = DEFAULT_CELL_FRACTION,
+    cell_fraction: float | str = DEFAULT_CELL_FRACTION,
     rnd_config: RNDConfig | None = None,
     log: Callable[[str], None] | None = None,
 ) -> MonitorArtifacts:
@@ -79,6 +85,13 @@ def calibrate_monitor(
         rnd_series = [scorer.score(r.embedding) for r in rollouts]
 
         cal_range = calibration_range(np.concatenate([r.chunks.reshape(-1, 3) for r in rollouts]))
+        if cell_fraction == "auto":
+            steps = [c for r in rollouts for c in r.chunks]
+            cell_fraction, medians = choose_cell_fraction(steps, cal_range)
+            table = ", ".join(f"{f:g}: {m:.2f}" for f, m in medians.items())
+            log(f"ACE cell fraction {cell_fraction:g} (median ACE per candidate, bits of {np.log2(b):.0f}: {table})")
+        elif isinstance(cell_fraction, str):
+            raise ValueError(f"ACE cell fraction must be a number in (0, 1] or 'auto', got {cell_fraction!r}")
         cell = cell_size(cal_range, cell_fraction)
         ace = [ace_series(r.chunks, cell) for r in rollouts]
         log(f"calibrating on M={len(rollouts)} rollouts, delta={delta}, window={window}, B={b}, H={h}")

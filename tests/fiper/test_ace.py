@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from policy_runtime.fiper.ace import action_chunk_entropy, calibration_range, cell_size
+from policy_runtime.fiper.ace import action_chunk_entropy, calibration_range, cell_size, choose_cell_fraction
 
 CELL = np.array([0.01, 0.01, 0.01])
 
@@ -86,3 +86,22 @@ def test_bad_chunks_are_refused_with_what_is_wrong():
         action_chunk_entropy(bad, CELL)
     with pytest.raises(ValueError, match="cell fraction"):
         cell_size(np.ones(3), 0.0)
+
+
+def test_auto_cell_fraction_unsaturates_small_b_and_keeps_tight_below_spread():
+    """B=8 with 1 cm sample spread: at the default 3% cell (~9 mm on a 0.3 m range) nominal ACE is near its
+    log2(8)=3 bit ceiling; the auto grid puts it mid-range, and a spread (failing) cloud still scores higher."""
+    rng = np.random.default_rng(3)
+    nominal = [_cloud(rng, 8, 16, 0.01) for _ in range(40)]
+    cal_range = np.array([0.3, 0.3, 0.3])
+    default_med = np.median([action_chunk_entropy(c, cell_size(cal_range, 0.03)) for c in nominal])
+    assert default_med > 0.8 * 3.0
+    frac, medians = choose_cell_fraction(nominal, cal_range)
+    assert frac > 0.03 and abs(medians[frac] - 1.5) == min(abs(m - 1.5) for m in medians.values())
+    cell = cell_size(cal_range, frac)
+    spread = [_cloud(rng, 8, 16, 0.04) for _ in range(40)]
+    tight_ace = np.median([action_chunk_entropy(c, cell) for c in nominal])
+    spread_ace = np.median([action_chunk_entropy(c, cell) for c in spread])
+    assert 1.0 < tight_ace < 2.0 < spread_ace
+    with pytest.raises(ValueError, match="B >= 2"):
+        choose_cell_fraction([_cloud(rng, 1, 4, 0.01)], cal_range)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from policy_runtime.fiper import ace
 from policy_runtime.fiper.artifacts import load_artifacts
 from rstack.commands import fiper
 from tests.fiper.synthetic import D, write_policy_bundle, write_rollouts_dir
@@ -22,10 +23,13 @@ def test_calibrate_writes_artifacts_for_the_policy(tmp_path, capsys):
     policy = write_policy_bundle(tmp_path / "policy")
     out = tmp_path / "monitor"
     argv = ["fiper", "calibrate", "--rollouts", str(rollouts), "--policy", str(policy), "--out", str(out)]
-    assert _run([*argv, "--window", "3", "--delta", "0.1", "--rnd-steps", "20"]) == 0
-    assert "written to" in capsys.readouterr().out
+    assert _run([*argv, "--window", "3", "--delta", "0.1", "--rnd-steps", "20", "--cell-fraction", "auto"]) == 0
+    printed = capsys.readouterr().out
+    assert "written to" in printed and "ACE cell fraction" in printed
     art = load_artifacts(out, policy)
     assert (art.window, art.num_rollouts, art.embedding_dim, art.rnd_config["steps"]) == (3, 10, D, 20)
+    assert art.ace_cell_fraction in ace.AUTO_CELL_FRACTIONS  # the chosen grid is what the monitor uses
+    assert art.ace_cell_size[0] == pytest.approx(art.ace_calibration_range[0] * art.ace_cell_fraction)
 
     assert _run(["fiper", "info", str(out), "--policy", str(policy)]) == 0
     printed = capsys.readouterr().out
@@ -57,3 +61,10 @@ def test_calibrate_refuses_a_missing_policy(tmp_path, capsys):
     argv = ["fiper", "calibrate", "--rollouts", str(rollouts), "--policy", str(tmp_path / "nope"), "--out", "x"]
     assert _run(argv) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_calibrate_refuses_a_cell_fraction_that_is_neither_a_number_nor_auto(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _run(["fiper", "calibrate", "--rollouts", "r", "--policy", "p", "--out", "o", "--cell-fraction", "fine"])
+    assert exc.value.code == 2
+    assert "expected a number in (0, 1] or 'auto', got 'fine'" in capsys.readouterr().err

@@ -25,6 +25,15 @@ from policy_runtime.fiper.rnd import RNDConfig
 from policy_runtime.fiper.rollouts import TRAIN_EMBEDDINGS_FILE, load_rollouts, load_train_embeddings
 
 
+def _cell_fraction(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1] or 'auto', got {text!r}") from None
+
+
 def _calibrate(args: argparse.Namespace) -> int:
     try:
         ident = policy_identity(args.policy)
@@ -112,7 +121,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--skip-failures", action="store_true", help="ignore rollouts marked unsuccessful (eval output)")
     c.add_argument("--delta", type=float, default=DEFAULT_DELTA, help="allowed false-alarm rate on successes")
     c.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="rolling window length in planner steps")
-    c.add_argument("--cell-fraction", type=float, default=DEFAULT_CELL_FRACTION, help="ACE grid cell / range")
+    c.add_argument(
+        "--cell-fraction",
+        type=_cell_fraction,
+        default=DEFAULT_CELL_FRACTION,
+        help="ACE grid cell / calibration range, or 'auto': the grid on which the calibration rollouts' median "
+        "ACE is half of log2(B) (for small B, where a fine grid saturates)",
+    )
     c.add_argument("--rnd-steps", type=int, default=RNDConfig.steps, help="RND predictor training steps")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_calibrate)
