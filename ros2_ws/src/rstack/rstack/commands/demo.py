@@ -77,9 +77,9 @@ def closed_loop(args: argparse.Namespace) -> int:
             f"episodes that ran: {len(ran)}, reported below and in the report"
         )
         rc = 0
-    if monitor and outcomes.is_file():
+    if monitor and ran:
         print("\nfailure monitor (live fiper node, AND rule) per policy episode:")
-        for o in json.loads(outcomes.read_text()):
+        for o in ran:
             truth = "success" if o["success"] else f"{o['kind']} at {o['time_s']:.1f} s"
             alarm = o.get("live_alarm_s")
             said = f"ALARM at {alarm:.1f} s -> arm safe-stopped" if alarm is not None else "no alarm"
