@@ -34,6 +34,7 @@ FRANKA_HAND_MAX_FORCE_N = 70.0
 # Errors of the robot or its link (reflexes, aborted commands, lost connection): they latch the error mode.
 FRANKY_FAULTS = (franky.ControlException, franky.CommandException, franky.NetworkException)
 FRANKA_HAND_MAX_SPEED_MPS = 0.1
+FF_SPEED_MARGIN = 0.9  # feed-forward velocities stay this far inside franky's effective limit
 
 
 class Mode(str, enum.Enum):
@@ -126,6 +127,7 @@ class FrankaDriver:
         self._sent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._pending: tuple[PoseTarget, np.ndarray] | None = None
         self._last_replan = -np.inf
+        self._max_ff_speed = float("inf")
         self.robot: Any = None
         self.gripper: Any = None
         self.gripper_status = "not connected"
@@ -154,6 +156,10 @@ class FrankaDriver:
         acc.set(min(acc.max, env.max_accel_mps2 / c.dynamics_factor))
         effective_acc = min(acc.max * c.dynamics_factor, env.max_accel_mps2)
         self.envelope.config = replace(env, max_accel_mps2=effective_acc)
+        # The feed-forward velocity of a target must lie within the limits franky plans with (limit x dynamics
+        # factor); its trajectory generator refuses one beyond them ("error code -100", invalid input), and
+        # the arm would hold. The envelope's speed is the stamps' speed, which jitter can push past it.
+        self._max_ff_speed = FF_SPEED_MARGIN * min(vel.max * c.dynamics_factor, env.max_speed_mps)
         robot.set_collision_behavior(c.collision_torque_nm, c.collision_force_n)
         self.robot = robot
         self._norm_force = (franky.Measure.FORCE_X**2 + franky.Measure.FORCE_Y**2 + franky.Measure.FORCE_Z**2) ** 0.5
@@ -313,6 +319,9 @@ class FrankaDriver:
         """Preempt the running motion with this (already checked) target; a SendResult only on failure."""
         self._pending = None
         self._last_replan = robot_now
+        speed = float(np.linalg.norm(velocity))
+        if speed > self._max_ff_speed:
+            velocity = velocity * (self._max_ff_speed / speed)
         cart = franky.CartesianState(
             pose=franky.RobotPose(franky.Affine(pose.position, pose.quaternion)),
             velocity=franky.RobotVelocity(franky.Twist(velocity, np.zeros(3))),

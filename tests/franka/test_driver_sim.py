@@ -174,3 +174,33 @@ def test_safe_stop_rests_within_half_a_second_and_latches_until_reset(driver: Fr
     assert driver.robot.relative_dynamics_factor.velocity == pytest.approx(driver.config.dynamics_factor)
     r = driver.send_pose(PoseTarget.of(rest + np.array([0.0, 0.0, -0.01]), s.quaternion, driver.clock()))
     assert r.accepted and np.allclose(r.pose.position, rest + np.array([0.0, 0.0, -0.01]))
+
+
+def test_jittery_target_stamps_never_make_franky_refuse_the_stream() -> None:
+    """Targets whose stamps come 4 ms, then 35 ms apart (a policy ticking on touch) imply feed-forward speeds
+    beyond franky's limit at the sim's dynamics factor; those must be clamped, or franky's planner refuses
+    them ("error code -100") and the arm holds. Before the clamp: 7 such holds in 15 s."""
+    with FrankySimServer() as sim:
+        env = EnvelopeConfig(max_speed_mps=0.5, watchdog_timeout_s=0.3)
+        d = FrankaDriver(DriverConfig(sim.host, env, dynamics_factor=0.15, min_replan_period_s=SIM_REPLAN_S))
+        d.connect()
+        try:
+            s = d.poll()
+            start, q = s.position.copy(), s.quaternion
+            y, direction, k, holds, ys = 0.0, 1.0, 0, [], []
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 10.0:
+                k += 1
+                y += direction * 0.003
+                if abs(y) > 0.08:
+                    direction = -direction
+                d.send_pose(PoseTarget.of(start + np.array([0.0, y, 0.0]), q, d.clock()))
+                ys.append(d.poll().position[1] - start[1])
+                if d.mode == Mode.HOLDING:
+                    holds.append(d.status().get("reason", "holding"))
+                time.sleep(0.035 if k % 2 else 0.004)
+            assert d.rejections.counts.get("planner_error", 0) == 0, (d.rejections.counts, holds[:3])
+            assert not holds, holds[:3]
+            assert max(ys) - min(ys) > 0.05, "the arm did not follow the stream"
+        finally:
+            d.close()
