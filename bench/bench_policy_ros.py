@@ -28,7 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def run_case(
-    bundle: Path, rate_hz: float, tick_on_touch: bool, seconds: float, workdir: Path, planner_process: bool, nice: int
+    bundle: Path,
+    rate_hz: float,
+    tick_on_touch: bool,
+    seconds: float,
+    workdir: Path,
+    planner_process: bool,
+    nice: int,
+    camera_size: tuple[int, int] = (320, 240),
 ) -> dict:
     import rclpy
     from geometry_msgs.msg import PoseStamped
@@ -76,7 +83,8 @@ def run_case(
     ex.add_node(node)
     spinner = threading.Thread(target=ex.spin, daemon=True)
     spinner.start()
-    img = Image(height=240, width=320, encoding="rgb8", step=960, data=bytes(np.full(240 * 960, 100, np.uint8)))
+    w, h = camera_size
+    img = Image(height=h, width=w, encoding="rgb8", step=3 * w, data=bytes(np.full(h * 3 * w, 100, np.uint8)))
     pose = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
     stop = threading.Event()
 
@@ -153,6 +161,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0, help="measured seconds per case")
     ap.add_argument("--timer-only", action="store_true", help="also run each case with ticks on the timer alone")
     ap.add_argument("--planner-nice", type=int, default=0, help="niceness of the planner process")
+    ap.add_argument("--rates", default="24,100", help="control rates to run, comma-separated (Hz)")
+    ap.add_argument("--planner", choices=("both", "thread", "process"), default="both", help="planner placement")
+    ap.add_argument("--camera-size", default="320x240", help="published camera image size WxH")
     args = ap.parse_args()
     from rstack.dds import use_stack_dds_profile
 
@@ -167,10 +178,12 @@ def main() -> None:
             print("building a bundle at the default model sizes ...", flush=True)
             _, bundle = build_bundle(work)
         rows = []
-        for rate in (24.0, 100.0):
+        cam = tuple(int(v) for v in args.camera_size.lower().split("x"))
+        places = {"both": (False, True), "thread": (False,), "process": (True,)}[args.planner]
+        for rate in (float(r) for r in args.rates.split(",")):
             for trig in (True, False) if args.timer_only else (True,):
-                for own_process in (False, True):  # side by side: planner thread in the node vs its own process
-                    r = run_case(bundle, rate, trig, args.seconds, work, own_process, args.planner_nice)
+                for own_process in places:  # side by side: planner thread in the node vs its own process
+                    r = run_case(bundle, rate, trig, args.seconds, work, own_process, args.planner_nice, cam)
                     rows.append(r)
                     print(json.dumps(r), flush=True)
     head = ("control", "ticks", "planner", "targets", "touch->target p50", "p99", "in-node p99", "jitter p99")

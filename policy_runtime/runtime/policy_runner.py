@@ -6,7 +6,9 @@
 - The planner runs `engine.planner_step` (full DDIM or streaming) for B samples in one batch; sample 0 is
   executed, all B are decoded to absolute end-effector positions for the failure monitor. With
   `planner_process` it runs in a child process (`PlannerProcess`), so its numpy work never holds the
-  GIL the fast thread needs; the observation is still assembled here, from the same buffers.
+  GIL the fast thread needs. Given an `image_feed` too, that child also receives the camera frames and
+  aligns them (`CameraWindow`) with the pose/gripper/touch window assembled here: no image then passes
+  through the process that publishes targets.
 - The fast loop ticks `ReactiveRuntime` at the control rate with the touch history, and sends only
   targets that passed the `ActionGuard`.
 - A non-finite sample (NaN/Inf pose, width or touch) is dropped and counted, never buffered: the
@@ -25,10 +27,11 @@ import numpy as np
 from policy_runtime.engine.policy_engine import PolicyEngine, planner_step
 from policy_runtime.models.action_space import action_to_pose, relative_to_absolute
 from policy_runtime.obs_sync import ObsSync
+from policy_runtime.runtime.camera_window import ImageFeed
 from policy_runtime.runtime.guard import ActionGuard, GuardLimits
 from policy_runtime.runtime.loops import FastLoop, PlannerLoop
 from policy_runtime.runtime.plan import Plan, PlanSlot
-from policy_runtime.runtime.planner_process import PlannerProcess
+from policy_runtime.runtime.planner_process import ChildImages, PlannerProcess
 from policy_runtime.runtime.reactive import ReactiveRuntime, TickResult, TouchHistory
 from policy_runtime.training.dataset import resize_image
 
@@ -70,7 +73,10 @@ class PolicyRunner:
         clock: Callable[[], float],
         publish_target: Callable[[np.ndarray, float], None],
         publish_features: Callable[[int, np.ndarray, np.ndarray], None],
+        image_feed: ImageFeed | None = None,
     ) -> None:
+        """`image_feed` (with `config.planner_process`): the planner process receives the camera frames
+        itself through it, and `push_image` is not used; this process then never handles an image."""
         self.engine = engine
         self.config = config
         self.clock = clock
@@ -82,7 +88,8 @@ class PolicyRunner:
         self.obs_steps = int(s["obs_steps"])
         self.obs_dt = int(s["obs_stride"]) / config.control_rate_hz
         self.touch_dim = int(s["touch_dim"])
-        streams = [f"img_{c}" for c in self.cameras] + [TCP, GRIPPER, TOUCH]
+        self.images_in_child = bool(config.planner_process and image_feed is not None)
+        streams = ([] if self.images_in_child else [f"img_{c}" for c in self.cameras]) + [TCP, GRIPPER, TOUCH]
         self.sync = ObsSync(streams, max_skew_s=config.max_skew_s, max_age_s=config.max_age_s, history=64)
         self.touch = TouchHistory(self.touch_dim, capacity=512)
         self.slot = PlanSlot()
@@ -101,8 +108,14 @@ class PolicyRunner:
         self.remote: PlannerProcess | None = None
         self.stream = None
         if config.planner_process:
+            images = ChildImages(image_feed, config.max_skew_s, config.max_age_s) if self.images_in_child else None
             self.remote = PlannerProcess(
-                engine.bundle.root, config.num_samples, config.streaming, config.seed, config.planner_nice
+                engine.bundle.root,
+                config.num_samples,
+                config.streaming,
+                config.seed,
+                config.planner_nice,
+                images=images,
             )
         elif config.streaming:
             self.stream = engine.streaming_buffer(config.num_samples, self.rng)
@@ -130,6 +143,8 @@ class PolicyRunner:
         return False
 
     def push_image(self, camera: str, stamp_s: float, rgb: np.ndarray) -> None:
+        if self.images_in_child:
+            raise RuntimeError("this runner's planner process receives the camera frames itself")
         self.sync.push(f"img_{camera}", stamp_s, resize_image(rgb, self.image_size))
 
     def push_tcp_pose(self, stamp_s: float, pose: np.ndarray) -> None:
@@ -154,27 +169,43 @@ class PolicyRunner:
     def plan_once(self) -> Plan | str:
         """One planner step at the current time, or the reason there is none."""
         now = self.clock()
+        times = [now - k * self.obs_dt for k in range(self.obs_steps - 1, -1, -1)]
         obs = []
-        for k in range(self.obs_steps - 1, -1, -1):
-            res = self.sync.query(now - k * self.obs_dt)
+        for t in times:
+            res = self.sync.query(t)
             if not res.ok:
                 return f"observation {res.reason}: {res.detail}"
             obs.append(res)
-        images = {c: np.stack([o.values[f"img_{c}"] for o in obs]) for c in self.cameras}
         proprio = np.array([[*o.values[TCP][:3], o.values[GRIPPER]] for o in obs], dtype=np.float32)
         touch = np.stack([o.values[TOUCH] for o in obs]).astype(np.float32)
-        if self.remote is not None:
-            out = self.remote.step(images, proprio, touch)
+        obs_stamp = max(obs[-1].stamps.values())
+        if self.images_in_child:
+            assert self.remote is not None
+            spans = [(min(o.stamps.values()), max(o.stamps.values())) for o in obs]
+            found = self.remote.step_at(times, spans, proprio, touch)
+            if isinstance(found, str):
+                return found
+            out, image_stamp = found
+            obs_stamp = max(obs_stamp, image_stamp)
         else:
-            out = planner_step(
-                self.engine, images, proprio, touch, self.rng, num_samples=self.config.num_samples, stream=self.stream
-            )
+            images = {c: np.stack([o.values[f"img_{c}"] for o in obs]) for c in self.cameras}
+            if self.remote is not None:
+                out = self.remote.step(images, proprio, touch)
+            else:
+                out = planner_step(
+                    self.engine,
+                    images,
+                    proprio,
+                    touch,
+                    self.rng,
+                    num_samples=self.config.num_samples,
+                    stream=self.stream,
+                )
         base_pose = np.asarray(obs[-1].values[TCP], dtype=np.float64)
         chunks_xyz = relative_to_absolute(out.sampled_actions, base_pose)[..., :3].astype(np.float32)
         self.step += 1
         if self.engaged or self.config.features_when_disengaged:
             self.publish_features(self.step, out.obs_emb, chunks_xyz)
-        obs_stamp = max(obs[-1].stamps.values())
         return Plan(out.latent, obs_stamp, base_pose, self.step, self.clock(), {"evaluations": out.evaluations})
 
     # ------------------------------------------------------------------ fast thread
@@ -241,4 +272,5 @@ class PolicyRunner:
             "fast_ticks_on_touch": self.fast.triggered,
             "guard_rejections": sum(self.guard.rejections.values()),
             "bad_inputs": sum(self.bad_inputs.values()),
+            **(self.remote.camera_stats if self.remote is not None else {}),
         }

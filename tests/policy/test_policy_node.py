@@ -41,6 +41,7 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
     embs: dict[int, np.ndarray] = {}
     chunks: dict[int, np.ndarray] = {}
     diags: list[str] = []
+    diag_values: dict[str, str] = {}
     n = ros_node
     n.create_subscription(PoseStamped, graph.FRANKA_TARGET_POSE.name, lambda m: targets.append(pose_to_array(m)), 50)
     n.create_subscription(
@@ -51,10 +52,14 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         Float32MultiArray, graph.POLICY_SAMPLED_CHUNKS.name,
         lambda m: chunks.__setitem__(*decode_chunks(m.layout.dim, m.data)), 10,
     )  # fmt: skip
-    n.create_subscription(
-        DiagnosticArray, graph.DIAGNOSTICS.name,
-        lambda m: diags.extend(s.message for s in m.status if s.name == "policy"), 10,
-    )  # fmt: skip
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for st in msg.status:
+            if st.name == "policy":
+                diags.append(st.message)
+                diag_values.update({kv.key: kv.value for kv in st.values})
+
+    n.create_subscription(DiagnosticArray, graph.DIAGNOSTICS.name, on_diagnostics, 10)
     img_pubs = {
         c: n.create_publisher(Image, graph.CAMERA_IMAGE.resolve(name=c), topic_qos(graph.CAMERA_IMAGE)) for c in cams
     }
@@ -98,6 +103,8 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         steps = sorted(set(embs) & set(chunks))
         assert steps, "no planner step published both its embedding and its chunks"
         assert chunks[steps[-1]].shape == (4, bundle.shapes["horizon"], 3)
+        # The planner process takes the frames off the wire itself, and says at what rate they arrive.
+        assert all(float(diag_values.get(f"camera_{c}_hz", 0)) > 0 for c in cams), diag_values
         run(1.0, with_touch=False)  # touch stops: the policy must hold
         n_before = len(targets)
         run(1.5, with_touch=False)

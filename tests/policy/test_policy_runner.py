@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import threading
@@ -14,6 +15,7 @@ import pytest
 from policy_runtime.engine.policy_engine import PolicyEngine
 from policy_runtime.runtime.planner_process import PlannerProcess, PlannerProcessError
 from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
+from tests.helpers.frames import fixed_frames
 
 POSE = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
 
@@ -177,6 +179,55 @@ def test_planner_process_plans_what_the_in_process_planner_plans(engine):
     finally:
         remote.stop()
     assert not remote.remote.alive
+
+
+def _push_state(r: PolicyRunner, t: float) -> None:
+    r.push_tcp_pose(t, POSE)
+    r.push_gripper_width(t, 0.04)
+    r.push_touch(t, np.zeros(r.touch_dim, np.float32))
+
+
+def test_planner_process_with_its_own_camera_feed_plans_the_same_and_checks_the_frames(engine):
+    """Frames delivered in the child (no image in this process) give the plan the parent-fed planner gives;
+    stale or skewed frames are refused there with the reason ObsSync would give."""
+    now = 100.0
+    out_local, out_remote = Outputs(), Outputs()
+    local = _runner(engine, lambda: now, out_local)
+    stamps = [now - (2 - k) * local.obs_dt - 0.01 for k in range(3)]  # as _push_history
+
+    def child_runner(frame_stamps):
+        feed = functools.partial(fixed_frames, list(engine.cameras), frame_stamps)
+        cfg = RunnerConfig(num_samples=4, planner_process=True)
+        return PolicyRunner(engine, cfg, lambda: now, out_remote.target, out_remote.feature, image_feed=feed)
+
+    remote = child_runner(stamps)
+    try:
+        assert remote.images_in_child and "img_" + engine.cameras[0] not in remote.sync.streams
+        with pytest.raises(RuntimeError, match="receives the camera frames itself"):
+            remote.push_image(engine.cameras[0], now, np.zeros((240, 320, 3), np.uint8))
+        _push_history(local, now)
+        for t in stamps:
+            _push_state(remote, t)
+        a, b = local.plan_once(), remote.plan_once()
+        assert not isinstance(a, str) and not isinstance(b, str), (a, b)
+        np.testing.assert_allclose(b.latent, a.latent, atol=1e-5)
+        assert b.obs_stamp_s == pytest.approx(a.obs_stamp_s)
+        st = remote.status()
+        assert st[f"camera_{engine.cameras[0]}_hz"] > 0, st
+    finally:
+        remote.stop()
+    for frame_stamps, reason in (
+        ([s - 5.0 for s in stamps], "observation stale: img_"),  # old frames only
+        ([s - 0.15 for s in stamps], "observation skew: camera and arm/touch"),  # fresh, but 150 ms behind the arm
+    ):
+        r = child_runner(frame_stamps)
+        try:
+            for t in stamps:
+                _push_state(r, t)
+            got = r.plan_once()
+            assert isinstance(got, str) and got.startswith(reason), got
+        finally:
+            r.stop()
 
 
 def test_a_dead_planner_process_is_an_error_the_planner_loop_counts(engine):

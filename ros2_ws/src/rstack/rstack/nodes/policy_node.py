@@ -7,6 +7,7 @@ copy data in. Targets go to the arm node, whose safety envelope checks them agai
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -20,6 +21,7 @@ from policy_runtime.fiper.messages import encode_chunks, encode_embedding
 from policy_runtime.runtime.planner_process import PlannerProcessError
 from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
 from rstack import graph
+from rstack.camera_feed import subscribe_cameras
 from rstack.msg_convert import array_to_pose, float_array_msg, image_to_rgb, pose_to_array
 from rstack.node_support import OK, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
 
@@ -50,8 +52,9 @@ class PolicyNode(GraphNode):
         self.emb_pub = self.graph_publisher(graph.POLICY_EMBEDDING)
         self.chunk_pub = self.graph_publisher(graph.POLICY_SAMPLED_CHUNKS)
         self.status_pub = self.graph_publisher(graph.POLICY_STATUS)
-        for cam in self.runner.cameras:
-            self.graph_subscription(graph.CAMERA_IMAGE, lambda m, c=cam: self._on_image(c, m), name=cam)
+        if not self.runner.images_in_child:
+            for cam in self.runner.cameras:
+                self.graph_subscription(graph.CAMERA_IMAGE, lambda m, c=cam: self._on_image(c, m), name=cam)
         self.graph_subscription(graph.FRANKA_EE_POSE, self._on_pose)
         self.graph_subscription(graph.FRANKA_GRIPPER_STATE, self._on_gripper)
         self.graph_subscription(graph.TACTILE_EMBEDDING, self._on_touch, name=p["tactile_sensor"])
@@ -64,7 +67,8 @@ class PolicyNode(GraphNode):
         self.runner.start()
         self.get_logger().info(
             f"policy from {p['policy_dir']} on {engine.providers[0]}: cameras {self.runner.cameras}, "
-            f"planner {p['planner_rate_hz']} Hz {'in its own process' if p['planner_process'] else 'in-process'} "
+            f"planner {p['planner_rate_hz']} Hz "
+            f"{'in its own process, with the cameras' if p['planner_process'] else 'in-process'} "
             f"({'streaming' if p['streaming'] else 'full DDIM'}, "
             f"B={p['num_samples']}), control {p['control_rate_hz']} Hz"
         )
@@ -84,7 +88,11 @@ class PolicyNode(GraphNode):
             planner_process=p["planner_process"],
             planner_nice=p["planner_nice"],
         )
-        return PolicyRunner(engine, config, self._now, self._publish_target, self._publish_features)
+        feed = None
+        if p["planner_process"]:  # the planner process takes the camera frames off the wire itself
+            topics = {c: graph.CAMERA_IMAGE.resolve(name=c) for c in engine.cameras}
+            feed = functools.partial(subscribe_cameras, topics, f"{self.get_name()}_cameras")
+        return PolicyRunner(engine, config, self._now, self._publish_target, self._publish_features, feed)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
