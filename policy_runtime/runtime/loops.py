@@ -67,7 +67,10 @@ class FastLoop(threading.Thread):
     `trigger()` (called when a touch sample arrives) runs the next tick at once instead of at the next
     period boundary, if at least half a period has passed since the last tick, and re-phases the schedule
     on it: with a touch sensor at the control rate, each tick then decodes the newest touch within the
-    transport delay, not up to a whole period later. Without triggers it is a plain fixed-rate loop.
+    transport delay, not up to a whole period later. After a triggered tick the timer waits `grace` of a
+    period longer for the next trigger, so a touch sample delivered a little late still runs its own tick
+    (without it, the timer would tick on the previous sample first and the late one would be ignored).
+    Without triggers it is a plain fixed-rate loop.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class FastLoop(threading.Thread):
         hold: Callable[[str], None],
         now: Callable[[], float],
         measured_xyz: Callable[[], np.ndarray | None] = lambda: None,
+        grace: float = 0.25,
     ) -> None:
         super().__init__(name="fast-head", daemon=True)
         self.runtime = runtime
@@ -87,6 +91,7 @@ class FastLoop(threading.Thread):
         self.measured_xyz = measured_xyz
         self.timer = CycleTimer(rate_hz)
         self.period_s = 1.0 / rate_hz
+        self.grace_s = grace * self.period_s
         self._halt = threading.Event()
         self._wake = threading.Event()
         self._next: float | None = None
@@ -99,24 +104,29 @@ class FastLoop(threading.Thread):
     def trigger(self) -> None:
         self._wake.set()
 
-    def _wait_next(self, last_tick: float) -> None:
-        """Sleep until the next period boundary, or until a trigger at least half a period after `last_tick`."""
+    def _wait_next(self, last_tick: float, after_trigger: bool) -> bool:
+        """Sleep until the next period boundary (plus the grace after a triggered tick), or until a trigger at
+        least half a period after `last_tick`. True if a trigger ended the wait."""
         if self._next is None or self._next < last_tick - self.period_s:  # first tick, or fell behind: re-phase
             self._next = last_tick
         self._next += self.period_s
+        deadline = self._next + (self.grace_s if after_trigger else 0.0)
         while not self._halt.is_set():
             now = time.monotonic()
-            if now >= self._next:
-                return
-            if self._wake.wait(self._next - now):
+            if now >= deadline:
+                self._next = deadline  # a full period to the next tick, not period - grace
+                return False
+            if self._wake.wait(deadline - now):
                 self._wake.clear()
                 now = time.monotonic()
                 if now - last_tick >= 0.5 * self.period_s:
                     self.triggered += 1
                     self._next = now  # the schedule follows the touch stream from here
-                    return
+                    return True
+        return False
 
     def run(self) -> None:
+        triggered = False
         while not self._halt.is_set():
             last_tick = time.monotonic()
             self.wakeups.append(last_tick)
@@ -130,7 +140,7 @@ class FastLoop(threading.Thread):
                 else:
                     self.hold(result.reason or "hold")
                     self.held += 1
-            self._wait_next(last_tick)
+            triggered = self._wait_next(last_tick, triggered)
 
     def stop(self) -> None:
         self._halt.set()
