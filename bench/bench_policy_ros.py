@@ -9,13 +9,16 @@ node's clock when it published) minus the capture stamp of the newest touch samp
 both stamps come from this machine's one clock. Runs at 24 Hz and at 100 Hz control, with the planner
 at its default rate and B=16, each with the planner as a thread of the node and in its own process (the
 default), side by side; `--timer-only` adds the cases without touch-triggered ticks. Prints p50/p99
-latency, the node's own tick-to-publish p99 and its fast-tick jitter p99.
+latency, the node's own tick-to-publish p99 and its fast-tick jitter p99. A third process, subscribed to
+touch alone, measures the transport itself (touch stamp -> its callback runs): the floor under the node's
+figure on this machine, with the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 import threading
@@ -25,6 +28,45 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def probe() -> None:
+    """Subscribe to the touch topic until SIGINT; then print the transport latency (callback time - stamp) as JSON."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from std_msgs.msg import Float32MultiArray
+
+    from hardware.tactile.layout import stamp_from_labels
+    from rstack import graph
+    from rstack.dds import use_stack_dds_profile
+    from rstack.ros_types import topic_qos
+
+    use_stack_dds_profile()
+    rclpy.init()
+    node = rclpy.create_node("bench_touch_probe")
+    lat: list[float] = []
+
+    def on_touch(msg) -> None:
+        t = time.time()
+        stamp = stamp_from_labels([d.label for d in msg.layout.dim])
+        if stamp is not None:
+            lat.append((t - stamp) * 1e3)
+
+    topic = graph.TACTILE_EMBEDDING
+    node.create_subscription(Float32MultiArray, topic.resolve(name="tool"), on_touch, topic_qos(topic))
+    ex = SingleThreadedExecutor()
+    ex.add_node(node)
+    try:
+        while True:
+            ex.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    a = np.asarray(lat[len(lat) // 10 :])  # skip the start-up
+    out = {"n": int(a.size), "p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99))} if a.size else {}
+    print("PROBE " + json.dumps(out), flush=True)
+    node.destroy_node()
+    if rclpy.ok():
+        rclpy.shutdown()
 
 
 def run_case(
@@ -49,7 +91,7 @@ def run_case(
     from rstack.msg_convert import array_to_pose, float_array_msg
     from rstack.node_support import s_to_stamp, stamp_to_s
     from rstack.ros_types import topic_qos
-    from tests.helpers.procs import node_proc
+    from tests.helpers.procs import Proc, node_proc
 
     b = load_bundle(bundle)
     touch_dim = int(b.shapes["touch_dim"])
@@ -63,6 +105,7 @@ def run_case(
         "max_action_jump_m": 0.5,  # the benchmark bundle's weights are barely trained
     }
     proc = node_proc("policy_node", params, name="policy", tmp=workdir)
+    probe_proc = None
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("bench_policy_ros", context=ctx)
@@ -115,6 +158,7 @@ def run_case(
 
     try:
         proc.wait_for("policy from", timeout=120)
+        probe_proc = Proc([sys.executable, __file__, "--probe"])
         threads = [
             threading.Thread(target=publisher, args=(1 / 15, pub_cams), daemon=True),
             threading.Thread(target=publisher, args=(1 / 100, pub_state), daemon=True),
@@ -135,6 +179,9 @@ def run_case(
         ok = idx >= 0
         lat_ms = (stamps[ok] - touches[idx[ok]]) * 1e3
         time.sleep(1.2)  # one more status message
+        probe_proc.signal(signal.SIGINT)
+        m = probe_proc.wait_for(r"^PROBE ", timeout=30)
+        transport = json.loads(m.string[len("PROBE ") :])
         return {
             "rate_hz": rate_hz,
             "tick_on_touch": tick_on_touch,
@@ -146,6 +193,8 @@ def run_case(
             "in_node_p99_ms": float(status.get("fast_path_ms_p99", float("nan"))),
             "planner_ms_p50": float(status.get("planner_ms_p50", float("nan"))),
             "planner_steps": int(status.get("planner_step", 0)),
+            "transport_p50_ms": float(transport.get("p50", float("nan"))),
+            "transport_p99_ms": float(transport.get("p99", float("nan"))),
         }
     finally:
         stop.set()
@@ -153,6 +202,8 @@ def run_case(
         node.destroy_node()
         rclpy.shutdown(context=ctx)
         proc.stop()
+        if probe_proc is not None:
+            probe_proc.stop()
 
 
 def main() -> None:
@@ -164,7 +215,11 @@ def main() -> None:
     ap.add_argument("--rates", default="24,100", help="control rates to run, comma-separated (Hz)")
     ap.add_argument("--planner", choices=("both", "thread", "process"), default="both", help="planner placement")
     ap.add_argument("--camera-size", default="320x240", help="published camera image size WxH")
+    ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # internal: the transport probe
     args = ap.parse_args()
+    if args.probe:
+        probe()
+        return
     from rstack.dds import use_stack_dds_profile
 
     use_stack_dds_profile()
@@ -186,14 +241,16 @@ def main() -> None:
                     r = run_case(bundle, rate, trig, args.seconds, work, own_process, args.planner_nice, cam)
                     rows.append(r)
                     print(json.dumps(r), flush=True)
-    head = ("control", "ticks", "planner", "targets", "touch->target p50", "p99", "in-node p99", "jitter p99")
-    print("\n{:>8s} {:>11s} {:>12s} {:>8s} {:>18s} {:>8s} {:>12s} {:>11s}".format(*head))
+    head = ("control", "ticks", "planner", "targets", "touch->target p50", "p99", "in-node p99", "jitter p99",
+            "transport p50", "p99")  # fmt: skip
+    print("\n{:>8s} {:>11s} {:>12s} {:>8s} {:>18s} {:>8s} {:>12s} {:>11s} {:>14s} {:>8s}".format(*head))
     for r in rows:
         mode = "on touch" if r["tick_on_touch"] else "timer only"
         where = "own process" if r["planner_process"] else "thread"
         print(
             f"{r['rate_hz']:6.0f}Hz {mode:>11s} {where:>12s} {r['targets']:8d} {r['lat_p50_ms']:15.2f} ms "
-            f"{r['lat_p99_ms']:5.2f} ms {r['in_node_p99_ms']:9.2f} ms {r['jitter_p99_ms']:8.2f} ms"
+            f"{r['lat_p99_ms']:5.2f} ms {r['in_node_p99_ms']:9.2f} ms {r['jitter_p99_ms']:8.2f} ms "
+            f"{r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms"
         )
 
 

@@ -206,6 +206,7 @@ class FastHead:
         self.hidden = np.zeros((1, 1, s["gru_hidden"]), np.float32)
         self.action = np.zeros((1, s["action_dim"]), np.float32)
         self.hidden_out = np.zeros_like(self.hidden)
+        self.hidden_prev = np.zeros_like(self.hidden)  # the state before the last step, for `restep`
         self.ticks = 0  # steps decoded since `start`
         self._binding = None
         if not self.graph.on_cuda:  # CPU: bind numpy buffers once; each tick only writes into them
@@ -228,6 +229,16 @@ class FastHead:
 
     def step(self, touch: np.ndarray) -> np.ndarray:
         """One tick: newest touch [d] -> action [10] (TCP-relative, in the frame of the chunk's observation)."""
+        self.hidden_prev[:] = self.hidden
+        return self._run(touch)
+
+    def restep(self, touch: np.ndarray) -> np.ndarray:
+        """Decode the last step again with a newer touch [d] (a control tick between two action steps)."""
+        self.hidden[:] = self.hidden_prev
+        self.ticks -= 1
+        return self._run(touch)
+
+    def _run(self, touch: np.ndarray) -> np.ndarray:
         self.touch[0] = touch
         if self._binding is not None:
             self.graph.session.run_with_iobinding(self._binding)

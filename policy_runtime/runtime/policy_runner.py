@@ -86,7 +86,10 @@ class PolicyRunner:
         self.cameras = list(engine.cameras)
         self.image_size = (int(s["image_size"][0]), int(s["image_size"][1]))
         self.obs_steps = int(s["obs_steps"])
-        self.obs_dt = int(s["obs_stride"]) / config.control_rate_hz
+        # The chunk's steps and the observation stride are in the rate the policy was trained at (the dataset's);
+        # the control rate is only how often the fast head ticks.
+        self.action_rate_hz = float(engine.bundle.rates.get("control_hz", config.control_rate_hz))
+        self.obs_dt = int(s["obs_stride"]) / self.action_rate_hz
         self.touch_dim = int(s["touch_dim"])
         self.images_in_child = bool(config.planner_process and image_feed is not None)
         streams = ([] if self.images_in_child else [f"img_{c}" for c in self.cameras]) + [TCP, GRIPPER, TOUCH]
@@ -98,7 +101,7 @@ class PolicyRunner:
             engine.fast_head(),
             self.slot,
             self.touch,
-            config.control_rate_hz,
+            self.action_rate_hz,
             int(s["horizon"]),
             self.guard,
             to_target=rdp_action_to_target,

@@ -2,8 +2,11 @@
 
 Each tick takes the newest plan (latest wins, no averaging), computes the step index into its chunk from the
 time elapsed since the plan's observation stamp (so planner latency is compensated explicitly instead of by
-a fixed skip), runs the decoder one step per control period since the chunk began, feeding each step the
-touch frame that was newest at that step's time, and passes the resulting absolute target through the guard.
+a fixed skip), runs the decoder one step per action period (the rate the policy was trained at) since the
+chunk began, feeding each step the touch frame that was newest at that step's time, and passes the resulting
+absolute target through the guard. A control rate above the action rate ticks between action steps: such a
+tick decodes the current step again with the newest touch, so every tick reacts to fresh touch while the
+chunk plays out at the speed it was trained at.
 When a new plan arrives mid-chunk, the decoder catches up over the steps already elapsed with the recorded
 touch history (RDP's "re-decode with the touch frames since the chunk started").
 
@@ -31,6 +34,10 @@ class FastHead(Protocol):
 
     def step(self, touch: np.ndarray) -> np.ndarray:
         """One decoder step with this step's touch features -> action relative to the plan's base pose."""
+        ...
+
+    def restep(self, touch: np.ndarray) -> np.ndarray:
+        """The last step again, from the state before it, with newer touch features."""
         ...
 
 
@@ -113,6 +120,7 @@ class ReactiveRuntime:
         self._plan: Plan | None = None
         self._decoded = -1
         self._action: np.ndarray | None = None
+        self._touch_used = float("-inf")  # stamp of the touch sample the current step was decoded with
 
     def tick(self, now_s: float, measured_xyz: np.ndarray | None = None) -> TickResult:
         plan = self.slot.latest()
@@ -121,6 +129,7 @@ class ReactiveRuntime:
         if self._plan is None or plan.seq != self._plan.seq:
             self.head.start(plan.latent)
             self._plan, self._decoded, self._action = plan, -1, None
+            self._touch_used = float("-inf")
         step = int((now_s - plan.obs_stamp_s) / self.dt + 1e-6)  # tolerate float rounding at period edges
         step = max(step, 0)
         # A sensor fault first: it is the cause when the plan also ran out (no fresh observation to plan from).
@@ -141,6 +150,14 @@ class ReactiveRuntime:
             self._action = self.head.step(features)
             self._decoded = k
             n += 1
+        if n:
+            self._touch_used = newest_touch
+        elif newest_touch > self._touch_used:  # between action steps, with a newer touch: re-decode this step
+            features = self.touch.at(now_s)
+            assert features is not None
+            self._action = self.head.restep(features)
+            self._touch_used = newest_touch
+            n = 1
         assert self._action is not None
         target = self.to_target(self._action, plan.base_pose)
         reason = self.guard.check(target, measured_xyz)

@@ -74,6 +74,13 @@ def test_fast_head_replay_matches_chunk_decode(bundle_dir: Path) -> None:
     assert np.array_equal(head.step(touch[0]), a1)
     head.start(latent)
     assert not np.allclose(head.step(touch[0] + 1.0), a1)
+    # restep: the last step again from the state before it; a decode with touch[1] at step 0, then restep with
+    # touch[0], is the chunk's step 0, and the next step continues the chunk as if touch[0] had come first
+    head.start(latent)
+    head.step(touch[1])
+    np.testing.assert_allclose(head.restep(touch[0]), chunk[0], atol=1e-5)
+    assert head.ticks == 1
+    np.testing.assert_allclose(head.step(touch[1]), chunk[1], atol=1e-5)
 
 
 def test_planner_step_batches_samples(bundle_dir: Path) -> None:

@@ -45,6 +45,10 @@ class RecordingHead:
         self.k += 1
         return self.latent[self.k - 1] + touch[0] * np.array([0.0, 0.0, 1e-3])
 
+    def restep(self, touch):
+        self.k -= 1
+        return self.step(touch)
+
 
 def _runtime(head=None, max_jump=0.03):
     head = head or RecordingHead()
@@ -64,6 +68,29 @@ def test_holds_without_plan_or_touch():
     assert rt.tick(10.0).reason == "no touch signal yet"
     touch.push(9.0, np.zeros(2))
     assert rt.tick(10.0).reason.startswith("touch stale")
+
+
+def test_a_control_rate_above_the_action_rate_redecodes_the_current_step_with_fresh_touch():
+    """Ticks at 4x the action rate: the chunk still advances one step per action period (as trained), and each
+    tick in between decodes the current step again with the touch that arrived since, from the same state."""
+    rt, head, slot, touch = _runtime()
+    obs = 100.0
+    touch.push(obs, np.array([0.0, 0.0]))
+    slot.post(Plan(_latent(), obs, BASE, seq=1))
+    steps, zs = [], []
+    for i in range(8):  # two action periods, four ticks each, a new touch sample before every tick
+        now = obs + i * DT / 4 + 1e-4
+        touch.push(now - 1e-5, np.array([float(i), 0.0]))
+        res = rt.tick(now)
+        assert res.reason is None, res.reason
+        steps.append(res.step)
+        zs.append(res.target[2] - BASE[2])
+    assert steps == [0, 0, 0, 0, 1, 1, 1, 1]
+    # Every tick decoded with the touch of its own time (value i), including the ticks between action steps.
+    np.testing.assert_allclose(zs, [i * 1e-3 for i in range(8)], atol=1e-12)
+    assert head.k == 2  # two action steps decoded, the re-decodes replaced the current one
+    n = len(head.seen)
+    assert rt.tick(obs + 7 * DT / 4 + 2e-4).decoder_steps == 0 and len(head.seen) == n  # no new touch: no decode
 
 
 def test_step_index_follows_time_since_the_observation_stamp():
