@@ -193,6 +193,9 @@ def run_case(
             "in_node_p99_ms": float(status.get("fast_path_ms_p99", float("nan"))),
             "planner_ms_p50": float(status.get("planner_ms_p50", float("nan"))),
             "planner_steps": int(status.get("planner_step", 0)),
+            "used_touch_p50_ms": float(status.get("touch_to_target_ms_p50", float("nan"))),
+            "used_touch_p99_ms": float(status.get("touch_to_target_ms_p99", float("nan"))),
+            "ticks_on_touch": float(status.get("fast_ticks_on_touch", 0)) / max(1, int(status.get("fast_ticks", 1))),
             "transport_p50_ms": float(transport.get("p50", float("nan"))),
             "transport_p99_ms": float(transport.get("p99", float("nan"))),
         }

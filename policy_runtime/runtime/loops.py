@@ -96,6 +96,7 @@ class FastLoop(threading.Thread):
         self._wake = threading.Event()
         self._next: float | None = None
         self.triggered = 0
+        self.ticks = 0
         self.wakeups: deque[float] = deque(maxlen=5000)
         self.path_ms: deque[float] = deque(maxlen=5000)  # tick wake-up -> target handed to publish, per sent target
         self.sent = 0
@@ -130,6 +131,7 @@ class FastLoop(threading.Thread):
         while not self._halt.is_set():
             last_tick = time.monotonic()
             self.wakeups.append(last_tick)
+            self.ticks += 1
             with self.timer.section("tick"):
                 result = self.runtime.tick(self.now(), self.measured_xyz())
             with self.timer.section("send"):

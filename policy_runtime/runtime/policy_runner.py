@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -132,6 +133,7 @@ class PolicyRunner:
         self.engaged = True
         self._engaged_at = float("-inf")
         self._last_sent_t = float("-inf")
+        self.touch_to_target_ms: deque[float] = deque(maxlen=5000)
         self.planner = PlannerLoop(self.plan_once, self.slot, config.planner_rate_hz)
         self.fast = FastLoop(
             self.runtime, config.control_rate_hz, self._send, self._hold, now=clock, measured_xyz=lambda: self._tcp_xyz
@@ -231,9 +233,12 @@ class PolicyRunner:
             self._hold("engaged: waiting for the first plan made after it")
             return
         self.hold_reason = ""
-        self._last_sent_t = self.clock()
+        now = self.clock()
+        self._last_sent_t = now
         self.sent += 1
-        self.publish_target(target, self.clock())
+        self.publish_target(target, now)
+        # Touch capture -> target published, for the touch sample this target was actually decoded with.
+        self.touch_to_target_ms.append((now - result.touch_stamp_s) * 1e3)
 
     def _hold(self, reason: str) -> None:
         if self.clock() - self._last_sent_t > HOLD_RESETS_GUARD_S:
@@ -263,6 +268,7 @@ class PolicyRunner:
         jitter = self.fast.jitter_ms()
         lat = np.asarray(self.planner.latencies_s) * 1e3
         path = np.asarray(self.fast.path_ms)
+        t2t = np.asarray(self.touch_to_target_ms)
         return {
             "planner_step": self.step,
             "targets_sent": self.sent,
@@ -273,6 +279,9 @@ class PolicyRunner:
             "fast_path_ms_p50": float(np.percentile(path, 50)) if path.size else float("nan"),
             "fast_path_ms_p99": float(np.percentile(path, 99)) if path.size else float("nan"),
             "fast_ticks_on_touch": self.fast.triggered,
+            "fast_ticks": self.fast.ticks,
+            "touch_to_target_ms_p50": float(np.percentile(t2t, 50)) if t2t.size else float("nan"),
+            "touch_to_target_ms_p99": float(np.percentile(t2t, 99)) if t2t.size else float("nan"),
             "guard_rejections": sum(self.guard.rejections.values()),
             "bad_inputs": sum(self.bad_inputs.values()),
             **(self.remote.camera_stats if self.remote is not None else {}),

@@ -84,6 +84,7 @@ class TickResult:
     plan_seq: int = -1
     step: int = -1
     decoder_steps: int = 0
+    touch_stamp_s: float = float("nan")  # capture stamp of the newest touch sample the target was decoded with
 
 
 def translate_codec(action: np.ndarray, base_pose: np.ndarray) -> np.ndarray:
@@ -163,4 +164,4 @@ class ReactiveRuntime:
         reason = self.guard.check(target, measured_xyz)
         if reason is not None:
             return TickResult(None, reason, plan.seq, step, n)
-        return TickResult(target, None, plan.seq, step, n)
+        return TickResult(target, None, plan.seq, step, n, self._touch_used)

@@ -13,7 +13,7 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 from hardware.timing import StreamStats
@@ -128,14 +128,17 @@ class GraphNode(Node):
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 2) -> int:
-    """Init rclpy, build the node, spin until SIGINT/SIGTERM, shut down cleanly. Returns the exit code."""
+    """Init rclpy, build the node, spin until SIGINT/SIGTERM, shut down cleanly. Returns the exit code.
+
+    `threads` > 1 spins a multi-threaded executor (callbacks that may block each other), 1 a single-threaded one.
+    """
     use_stack_dds_profile()
     rclpy.init(args=args if args is not None else sys.argv)
     node = None
     code = 0
     try:
         node = factory()
-        executor = MultiThreadedExecutor(num_threads=threads)
+        executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):

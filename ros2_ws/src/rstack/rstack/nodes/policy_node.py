@@ -153,4 +153,6 @@ class PolicyNode(GraphNode):
 
 
 def main() -> None:
-    raise SystemExit(run_node(PolicyNode))
+    # One executor thread: every callback here only copies data in, and rclpy's multi-threaded executor costs
+    # the touch callback (and so the fast tick it triggers) several ms of dispatch (bench_policy_ros.py).
+    raise SystemExit(run_node(PolicyNode, threads=1))
