@@ -195,12 +195,9 @@ def test_planner_process_with_its_own_camera_feed_plans_the_same_and_checks_the_
     local = _runner(engine, lambda: now, out_local)
     stamps = [now - (2 - k) * local.obs_dt - 0.01 for k in range(3)]  # as _push_history
 
-    def child_runner(frame_stamps):
-        feed = functools.partial(fixed_frames, list(engine.cameras), frame_stamps)
-        cfg = RunnerConfig(num_samples=4, planner_process=True)
-        return PolicyRunner(engine, cfg, lambda: now, out_remote.target, out_remote.feature, image_feed=feed)
-
-    remote = child_runner(stamps)
+    feed = functools.partial(fixed_frames, list(engine.cameras), stamps)
+    cfg = RunnerConfig(num_samples=4, planner_process=True)
+    remote = PolicyRunner(engine, cfg, lambda: now, out_remote.target, out_remote.feature, image_feed=feed)
     try:
         assert remote.images_in_child and "img_" + engine.cameras[0] not in remote.sync.streams
         with pytest.raises(RuntimeError, match="receives the camera frames itself"):
@@ -216,18 +213,23 @@ def test_planner_process_with_its_own_camera_feed_plans_the_same_and_checks_the_
         assert st[f"camera_{engine.cameras[0]}_hz"] > 0, st
     finally:
         remote.stop()
-    for frame_stamps, reason in (
-        ([s - 5.0 for s in stamps], "observation stale: img_"),  # old frames only
-        ([s - 0.15 for s in stamps], "observation skew: camera and arm/touch"),  # fresh, but 150 ms behind the arm
-    ):
-        r = child_runner(frame_stamps)
-        try:
-            for t in stamps:
-                _push_state(r, t)
-            got = r.plan_once()
-            assert isinstance(got, str) and got.startswith(reason), got
-        finally:
-            r.stop()
+    # One more child, with frames 150 ms behind the arm: fresh enough, but skewed; ten seconds later, stale.
+    clock = [now]
+    feed = functools.partial(fixed_frames, list(engine.cameras), [t - 0.15 for t in stamps])
+    cfg = RunnerConfig(num_samples=4, planner_process=True)
+    r = PolicyRunner(engine, cfg, lambda: clock[0], out_remote.target, out_remote.feature, image_feed=feed)
+    try:
+        for t in stamps:
+            _push_state(r, t)
+        got = r.plan_once()
+        assert isinstance(got, str) and got.startswith("observation skew: camera and arm/touch"), got
+        clock[0] = now + 10.0
+        for t in stamps:
+            _push_state(r, t + 10.0)
+        got = r.plan_once()
+        assert isinstance(got, str) and got.startswith("observation stale: img_"), got
+    finally:
+        r.stop()
 
 
 def test_a_dead_planner_process_is_an_error_the_planner_loop_counts(engine):
