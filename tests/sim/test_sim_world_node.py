@@ -71,7 +71,10 @@ def test_sim_world_node_serves_sensors_episodes_and_the_arm(ros_node, tmp_path) 
         assert (img.encoding, img.width, img.height, img.step) == ("rgb8", 128, 96, 128 * 3)
         assert np.frombuffer(bytes(img.data), np.uint8).std() > 5
         info_stamps = {(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in got["/camera/external/camera_info"]}
-        assert (img.header.stamp.sec, img.header.stamp.nanosec) in info_stamps
+        # Each frame's info carries its stamp. The last frame's info may still be in flight when collection ends,
+        # and a loaded machine may drop a best-effort message, so most frames, not every one, must match.
+        matched = [(m.header.stamp.sec, m.header.stamp.nanosec) in info_stamps for _, m in ext[:-1]]
+        assert sum(matched) >= 0.8 * len(matched), f"{sum(matched)} of {len(matched)} frames have their info"
         assert len(got["/camera/wrist/image_raw"]) >= 10
 
         # Tactile: [7, 9, 2] marker flow and a 15-D embedding at >= 24 Hz, stamp in the layout.
