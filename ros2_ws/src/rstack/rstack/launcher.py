@@ -5,7 +5,7 @@
   the launcher itself is SIGKILLed.
 - Every line a node prints is prefixed with `[<node name>]`.
 - On SIGINT/SIGTERM, at the end of `--duration`, or when a node marked required exits, every node gets
-  SIGINT, then SIGTERM, then SIGKILL, all within `stop_timeout_s` (5 s): no orphan is left.
+  SIGINT, then SIGTERM, then SIGKILL, all within `stop_timeout_s` (8 s): no orphan is left.
 - Exit codes: 0 stopped as asked; 2 bad input (nothing started); 3 a required node died; 4 a node had to
   be killed (did not stop on SIGINT/SIGTERM in time).
 """
@@ -97,7 +97,7 @@ def _die_with_parent() -> None:
 class Launcher:
     """Runs a list of node processes as one unit."""
 
-    def __init__(self, launches: list[NodeLaunch], out: IO[str] | None = None, stop_timeout_s: float = 5.0) -> None:
+    def __init__(self, launches: list[NodeLaunch], out: IO[str] | None = None, stop_timeout_s: float = 8.0) -> None:
         self.launches = launches
         self.out = out or sys.stdout
         self.stop_timeout_s = stop_timeout_s
