@@ -148,7 +148,6 @@ class PlannerProcess:
         self._conn, child = ctx.Pipe()
         self.reply_timeout_s = reply_timeout_s
         self._lock = threading.Lock()
-        self.images_in_child = images is not None
         self.camera_stats: dict[str, float] = {}
         self._proc = ctx.Process(
             target=_serve,
