@@ -240,6 +240,7 @@ class ExpertNode(Node):
         external: Any = None,
         start_xyz: Any = None,
         observer: Any = None,
+        finish_stroke: bool = True,
     ) -> dict[str, Any]:
         """Reset the world, run the expert until the episode is decided and the arm lifted; the outcome.
 
@@ -251,6 +252,10 @@ class ExpertNode(Node):
         success or a failure by the sim's own outcome once the tool is lifted. With `start_xyz`, the arm is
         first brought there (so every controller starts every episode from the same pose). `observer`
         (`start()` / `stop()`) spans the episode from the reset to the sim's outcome.
+        With `finish_stroke`, a controller told of a *success* finishes its own stroke and lifts by itself
+        (as an operator wipes to the end of the path): the sim decides success the moment coverage reaches
+        the bar, and abandoning there would end every demonstration just short of the path's end, teaching a
+        policy to stop where any imprecision leaves it short. A failure still abandons at once.
         """
         self._recover_arm()
         self._lift_clear(30.0)
@@ -278,7 +283,7 @@ class ExpertNode(Node):
             sim_record = self.records.get(episode)
             outcome = sim_record.get("outcome") if sim_record else None
             with self._lock:
-                if outcome is not None:
+                if outcome is not None and not (finish_stroke and outcome.get("success")):
                     self.expert.lift()
                 if self.expert.done and outcome is not None:
                     break
