@@ -35,6 +35,10 @@ FRANKA_HAND_MAX_FORCE_N = 70.0
 FRANKY_FAULTS = (franky.ControlException, franky.CommandException, franky.NetworkException)
 FRANKA_HAND_MAX_SPEED_MPS = 0.1
 FF_SPEED_MARGIN = 0.9  # feed-forward velocities stay this far inside franky's effective limit
+# The contact force limit re-plans a running target that presses too deep at most this often (robot time) and only
+# for a pull-back of at least this much: it acts between targets, without franky-sim's runaway at 1 kHz preemption.
+CONTACT_REACTION_PERIOD_S = 0.03
+CONTACT_REACTION_MIN_M = 0.001
 
 
 class Mode(str, enum.Enum):
@@ -117,6 +121,7 @@ class FrankaDriver:
         self.rejections = RejectionLog()
         self.accepted = 0
         self.clipped = 0
+        self.contact_limited = 0  # targets pulled back by the contact force limit
         self._lock = threading.RLock()
         self._mode = Mode.IDLE
         self._reason = "connected"
@@ -125,6 +130,7 @@ class FrankaDriver:
         self._force_reaction_fired = threading.Event()
         self._last_state: ArmState | None = None
         self._sent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._sent_pose: PoseTarget | None = None
         self._pending: tuple[PoseTarget, np.ndarray] | None = None
         self._last_replan = -np.inf
         self._max_ff_speed = float("inf")
@@ -207,6 +213,7 @@ class FrankaDriver:
             "gripper": self.gripper_status,
             "accepted": self.accepted,
             "clipped": self.clipped,
+            "contact_limited": self.contact_limited,
             "rejected": dict(self.rejections.counts),
         }
 
@@ -256,13 +263,31 @@ class FrankaDriver:
                 ms = self.config.envelope.watchdog_timeout_s * 1000
                 self._hold(f"watchdog: no fresh target for {ms:.0f} ms")
             pending = self._pending
-            if pending is not None and self._mode == Mode.FOLLOWING:
+            if self._mode == Mode.FOLLOWING and (eased := self._ease_contact(state)) is not None:
+                self._issue(*eased, state.robot_time_s)  # a safety reaction: not held back by the re-plan period
+            elif pending is not None and self._mode == Mode.FOLLOWING:
                 if state.robot_time_s - self._last_replan >= self.config.min_replan_period_s:
                     self._issue(*pending, state.robot_time_s)
             else:
                 self._pending = None
             self._last_state = state
             return state
+
+    def _ease_contact(self, state: ArmState) -> tuple[PoseTarget, np.ndarray] | None:
+        """The running (or waiting) target pulled back by the contact force limit, if it presses too deep now."""
+        if self.config.envelope.contact_force_limit_n <= 0 or self._sent_pose is None:
+            return None
+        if state.robot_time_s - self._last_replan < CONTACT_REACTION_PERIOD_S:
+            return None
+        pose, velocity = self._pending or (self._sent_pose, self._sent[2] if self._sent else np.zeros(3))
+        p, v, limited = self.envelope.limit_contact(pose.position, velocity, state.position, state.wrench)
+        if not limited or float(np.linalg.norm(p - pose.position)) < CONTACT_REACTION_MIN_M:
+            return None
+        self.contact_limited += 1
+        eased = replace(pose, position=p)
+        if self.envelope.last is not None:
+            self.envelope.last = replace(self.envelope.last, position=p)
+        return eased, v
 
     def _measured(self) -> ArmState:
         s = self._last_state
@@ -294,7 +319,7 @@ class FrankaDriver:
                 return g
             now = self.clock()
             meas = self._measured()
-            d = self.envelope.check_pose(target, now, meas.position, meas.quaternion)
+            d = self.envelope.check_pose(target, now, meas.position, meas.quaternion, meas.wrench)
             if not d.accepted:
                 return self._reject(d.reason, d.detail)
             assert d.pose is not None
@@ -313,6 +338,7 @@ class FrankaDriver:
                 return failed
             self.accepted += 1
             self.clipped += int(d.clipped)
+            self.contact_limited += int(d.contact_limited)
             return SendResult(True, pose=d.pose, clipped=d.clipped)
 
     def _issue(self, pose: PoseTarget, velocity: np.ndarray, robot_now: float) -> SendResult | None:
@@ -337,6 +363,7 @@ class FrankaDriver:
             self.envelope.forget()
             return self._reject("planner_error", f"{type(exc).__name__}: {exc}")
         self._sent = (pose.position.copy(), pose.quaternion.copy(), velocity.copy())
+        self._sent_pose = pose
         if self._mode != Mode.FOLLOWING:
             self._set_mode(Mode.FOLLOWING, "following Cartesian targets")
         return None
@@ -438,7 +465,7 @@ class FrankaDriver:
             self.robot.stop()
 
     def _hold(self, reason: str) -> None:
-        self._sent = self._pending = None
+        self._sent = self._pending = self._sent_pose = None
         self.watchdog.disarm()
         self.envelope.forget()
         try:
@@ -449,7 +476,7 @@ class FrankaDriver:
         self._set_mode(Mode.HOLDING, reason)
 
     def _safe_stop(self, reason: str) -> None:
-        self._sent = self._pending = None
+        self._sent = self._pending = self._sent_pose = None
         self.watchdog.disarm()
         self.envelope.forget()
         self._set_mode(Mode.STOPPED, reason)
@@ -479,7 +506,7 @@ class FrankaDriver:
     def _enter_error(self, exc: BaseException | str) -> None:
         msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         msg = " ".join(str(msg).split())
-        self._sent = None
+        self._sent = self._sent_pose = None
         self.watchdog.disarm()
         self.envelope.forget()
         self._set_mode(Mode.ERROR, msg)

@@ -6,6 +6,11 @@ Each check names its reason, so rejections can be counted and reported:
 A clamped (not rejected) command comes back with `clipped=True` and the values actually allowed,
 so callers and recordings see the truth. A target is compared against the last accepted command
 while a stream is live (within the watchdog timeout), otherwise against the measured pose.
+
+Contact force limit (a declarative reaction, `contact_force_limit_n`, 0 = off): while the measured contact
+force is above the limit, no target may press further along that force than the measured TCP; it is pulled
+back to there and `contact_backoff_m_per_n` per newton above the limit beyond, so the arm eases off instead
+of pressing on to the hard stop (`max_force_n`). Motion across the contact is left alone (a wipe goes on).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class EnvelopeConfig:
     max_accel_mps2: float = 2.0
     max_target_age_s: float = 0.2
     max_force_n: float = 40.0
+    contact_force_limit_n: float = 0.0  # 0 = off
+    contact_backoff_m_per_n: float = 0.0005
     watchdog_timeout_s: float = 0.25
     frame_id: str = "base"
     quaternion_tolerance: float = 0.01
@@ -68,6 +75,15 @@ class EnvelopeConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be a positive number, got {v!r}")
+        for name in ("contact_force_limit_n", "contact_backoff_m_per_n"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a number >= 0 (0 = off), got {v!r}")
+        if self.contact_force_limit_n >= self.max_force_n:
+            raise ValueError(
+                f"contact_force_limit_n {self.contact_force_limit_n} must be below max_force_n {self.max_force_n}"
+                " (the limit eases off before the hard stop)"
+            )
 
     @staticmethod
     def from_params(params: dict[str, Any]) -> EnvelopeConfig:
@@ -91,6 +107,7 @@ class Decision:
     joints: JointTarget | None = None
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(3))
     clipped: bool = False
+    contact_limited: bool = False
 
     @staticmethod
     def reject(reason: str, detail: str) -> Decision:
@@ -132,9 +149,17 @@ class SafetyEnvelope:
 
     # ------------------------------------------------------------------ Cartesian targets
     def check_pose(
-        self, target: PoseTarget, now_s: float, measured_position: np.ndarray, measured_quaternion: np.ndarray
+        self,
+        target: PoseTarget,
+        now_s: float,
+        measured_position: np.ndarray,
+        measured_quaternion: np.ndarray,
+        measured_wrench: np.ndarray | None = None,
     ) -> Decision:
-        """Validate one Cartesian target; on acceptance remember it as the stream's last command."""
+        """Validate one Cartesian target; on acceptance remember it as the stream's last command.
+
+        `measured_wrench` (Franka's sign: what the robot exerts on its surroundings) drives the contact force limit.
+        """
         c = self.config
         p, q = target.position, target.quaternion
         if p.shape != (3,) or q.shape != (4,):
@@ -160,6 +185,9 @@ class SafetyEnvelope:
                 )
             p = np.clip(p, self.lo, self.hi)
             clipped = True
+        limited = False
+        if measured_wrench is not None:  # before the step check: it only ever takes depth away
+            p, _, limited = self.limit_contact(p, np.zeros(3), measured_position, measured_wrench)
         live = self.last is not None and now_s - self.last_accept_s <= c.watchdog_timeout_s
         ref_p = self.last.position if live else np.asarray(measured_position, float)
         ref_q = self.last.quaternion if live else np.asarray(measured_quaternion, float)
@@ -184,10 +212,32 @@ class SafetyEnvelope:
                     velocity = velocity * (c.max_speed_mps / speed)
                     clipped = True
             velocity = self.brakeable_velocity(p, velocity)
+        if limited:
+            _, velocity, _ = self.limit_contact(p, velocity, measured_position, measured_wrench)
         cmd = replace(target, position=p, quaternion=q)
         self.last = cmd
         self.last_accept_s = now_s
-        return Decision(True, pose=cmd, velocity=velocity, clipped=clipped)
+        return Decision(True, pose=cmd, velocity=velocity, clipped=clipped or limited, contact_limited=limited)
+
+    def limit_contact(
+        self, p: np.ndarray, v: np.ndarray, measured_position: np.ndarray, wrench: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The contact force limit: (position, velocity, limited). Unchanged below the limit or when it is off."""
+        limit = self.config.contact_force_limit_n
+        f = np.asarray(wrench, float)[:3]
+        mag = float(np.linalg.norm(f))
+        if limit <= 0 or not math.isfinite(mag) or mag <= limit:
+            return p, v, False
+        n = f / mag  # the direction the arm presses in
+        allowed = -self.config.contact_backoff_m_per_n * (mag - limit)  # how far along n the target may be
+        depth = float(np.dot(p - np.asarray(measured_position, float), n))
+        if depth <= allowed:
+            return p, v, False
+        p = p - (depth - allowed) * n
+        vn = float(np.dot(v, n))
+        if vn > 0:
+            v = v - vn * n
+        return p, v, True
 
     def brakeable_velocity(self, p: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Scale a feed-forward velocity so that braking at max_accel stops inside the workspace box."""

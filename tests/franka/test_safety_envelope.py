@@ -102,6 +102,26 @@ def test_feed_forward_velocity_can_always_brake_inside_the_box() -> None:
     assert v[0] == pytest.approx(0.3) and v[2] == pytest.approx(-0.3)  # plenty of room there
 
 
+def test_contact_force_limit_holds_the_press_but_not_the_wipe() -> None:
+    e = env(contact_force_limit_n=20.0, contact_backoff_m_per_n=0.001)
+    pressing = np.array([0.0, 0.0, -25.0, 0.0, 0.0, 0.0])  # Franka sign: the arm pushes down with 25 N
+    # The target goes 10 mm deeper and 5 mm sideways: the depth is taken back, 1 mm per N above the limit beyond
+    # the measured TCP, and the sideways motion (the wipe) is kept.
+    d = e.check_pose(PoseTarget.of([0.5, 0.005, 0.39], DOWN, NOW, "base"), NOW, HOME, DOWN, pressing)
+    assert d.accepted and d.clipped and d.contact_limited
+    np.testing.assert_allclose(d.pose.position, [0.5, 0.005, 0.405], atol=1e-12)
+    # Lifting away is never limited, nor is anything below the limit.
+    for target, wrench in (([0.5, 0.0, 0.42], pressing), ([0.5, 0.0, 0.39], pressing * 0.7)):
+        d = e.check_pose(PoseTarget.of(target, DOWN, NOW, "base"), NOW, HOME, DOWN, wrench)
+        assert d.accepted and not d.contact_limited
+        np.testing.assert_allclose(d.pose.position, target)
+    # A sideways contact force limits sideways motion into it; and off (0) means off.
+    d = e.limit_contact(np.array([0.52, 0.0, 0.4]), np.array([0.3, 0.0, 0.0]), HOME, np.array([30.0, 0, 0, 0, 0, 0]))
+    assert d[2] and d[0][0] <= HOME[0] and d[1][0] == 0.0
+    off = env().limit_contact(np.array([0.5, 0.0, 0.3]), np.zeros(3), HOME, pressing)
+    assert not off[2] and off[0][2] == 0.3
+
+
 def test_joint_targets() -> None:
     e = env(max_joint_step_rad=0.3)
     q0 = np.array([0.0, 0.0, 0.0, -1.57, 0.0, 1.57, 0.785])
@@ -137,6 +157,8 @@ def test_force_violation_uses_the_force_norm_and_refuses_garbage() -> None:
         {"max_step_m": 0.0},
         {"max_force_n": math.nan},
         {"watchdog_timeout_s": -1.0},
+        {"contact_force_limit_n": -1.0},
+        {"contact_force_limit_n": 50.0},
     ],
 )
 def test_bad_limits_are_refused_at_construction(kw: dict) -> None:

@@ -318,6 +318,8 @@ FRANKA = NodeKind(
         "max_accel_mps2": 2.0,
         "max_target_age_s": 0.2,
         "max_force_n": 40.0,
+        "contact_force_limit_n": 20.0,  # above it, targets may not press deeper (0 = off)
+        "contact_backoff_m_per_n": 0.0005,
         "collision_force_n": 60.0,
         "collision_torque_nm": 40.0,
         "watchdog_timeout_s": 0.25,

@@ -198,6 +198,7 @@ class FrankaNode(GraphNode):
             "gripper": st["gripper"],
             "accepted": st["accepted"],
             "clipped": st["clipped"],
+            "contact_limited": st["contact_limited"],
             "state_rate_hz": f"{self.state_stats.rate_hz():.1f}",
             **self.driver.rejections.report(),
         }
