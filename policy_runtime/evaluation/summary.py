@@ -32,6 +32,12 @@ def controller_row(name: str, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
         "ci95": (lo, hi),
         "median_coverage": cov[n // 2] if n else float("nan"),
         "failures": dict(kinds.most_common()),
+        # Episodes in which the arm's contact force limit pulled targets back (None: not reported).
+        "contact_limited": (
+            sum(1 for o in outcomes if o.get("arm_contact_limited", 0) > 0)
+            if any("arm_contact_limited" in o for o in outcomes)
+            else None
+        ),
     }
 
 
@@ -41,6 +47,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lo, hi = r["ci95"]
         fails = ", ".join(f"{k} x{v}" for k, v in r["failures"].items()) or "-"
+        if r.get("contact_limited"):
+            fails += f"; contact limit engaged in {r['contact_limited']}/{r['episodes']}"
         lines.append(
             f"{r['controller'][:28]:28s} {r['successes']:>4d}/{r['episodes']:<4d} {r['success_rate']:6.0%} "
             f"[{lo:4.0%}, {hi:4.0%}] {r['median_coverage']:9.2f}  {fails}"

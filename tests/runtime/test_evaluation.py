@@ -72,3 +72,7 @@ def test_wilson_interval_and_table():
     row = controller_row("p", outcomes)
     assert row["successes"] == 1 and row["episodes"] == 3 and row["failures"] == {"timeout": 1, "force_limit": 1}
     assert "1/3" in format_table([row]) and "timeout x1" in format_table([row])
+    assert row["contact_limited"] is None and "contact limit" not in format_table([row])
+    eased = [{**o, "arm_contact_limited": n} for o, n in zip(outcomes, (0, 12, 3), strict=True)]
+    row = controller_row("p", eased)
+    assert row["contact_limited"] == 2 and "contact limit engaged in 2/3" in format_table([row])

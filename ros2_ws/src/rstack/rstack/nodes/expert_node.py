@@ -275,6 +275,7 @@ class ExpertNode(Node):
             self.expert = controller(task, start) if controller else WipeExpert(task, start, self.config)
         deadline = time.monotonic() + wall_timeout_s
         outcome = None
+        eased0 = int(self.franka_status.get("contact_limited", 0))
         if observer is not None:
             observer.start()
         if external is not None:
@@ -294,6 +295,8 @@ class ExpertNode(Node):
             observer.stop()
         if outcome is None:
             raise TimeoutError(f"episode {episode} not decided within {wall_timeout_s} s wall time")
+        # How often the arm's contact force limit pulled a target back during the episode (a count the driver keeps).
+        outcome = {**outcome, "arm_contact_limited": int(self.franka_status.get("contact_limited", 0)) - eased0}
         if record:
             stop = graph.RECORDER_STOP_SUCCESS if outcome.get("success") else graph.RECORDER_STOP_FAILURE
             outcome = {**outcome, "recording": self._record(stop)}
