@@ -62,6 +62,8 @@ class FrankaNode(GraphNode):
         self.graph_service(graph.FRANKA_RESET, self._on_reset)
         self.state_stats = StreamStats("state", stale_after_s=0.1)
         self._status_seq = -1
+        self._status_limited = 0
+        self._status_stamp = 0.0
         self._last_mode = self.driver.mode
         self._diag_rejections = 0
         self.add_diagnostic(self._diagnostic)
@@ -115,6 +117,8 @@ class FrankaNode(GraphNode):
             self.state_stats.tick()
         if self.driver.status_seq != self._status_seq:
             self._publish_status()
+        elif self.driver.contact_limited != self._status_limited and s.stamp_s - self._status_stamp > 0.2:
+            self._publish_status()  # the contact limit's count, at most 5 times a second (no mode change)
 
     def _publish_state(self, s: ArmState) -> None:
         stamp = s_to_stamp(s.stamp_s)
@@ -133,6 +137,8 @@ class FrankaNode(GraphNode):
 
     def _publish_status(self) -> None:
         self._status_seq = self.driver.status_seq
+        self._status_limited = self.driver.contact_limited
+        self._status_stamp = self.driver.clock()
         st = self.driver.status()
         self.pub_status.publish(String(data=json.dumps(st)))
         mode = self.driver.mode
