@@ -212,7 +212,7 @@ class SafetyEnvelope:
                     velocity = velocity * (c.max_speed_mps / speed)
                     clipped = True
             velocity = self.brakeable_velocity(p, velocity)
-        if limited:
+        if measured_wrench is not None:  # above the limit, no feed-forward velocity into the contact either
             _, velocity, _ = self.limit_contact(p, velocity, measured_position, measured_wrench)
         cmd = replace(target, position=p, quaternion=q)
         self.last = cmd
@@ -222,22 +222,24 @@ class SafetyEnvelope:
     def limit_contact(
         self, p: np.ndarray, v: np.ndarray, measured_position: np.ndarray, wrench: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, bool]:
-        """The contact force limit: (position, velocity, limited). Unchanged below the limit or when it is off."""
+        """The contact force limit: (position, velocity, limited), `limited` when the position was pulled back.
+
+        Above the limit the velocity loses its component into the contact; below it, or when off, nothing changes.
+        """
         limit = self.config.contact_force_limit_n
         f = np.asarray(wrench, float)[:3]
         mag = float(np.linalg.norm(f))
         if limit <= 0 or not math.isfinite(mag) or mag <= limit:
             return p, v, False
         n = f / mag  # the direction the arm presses in
+        vn = float(np.dot(v, n))
+        if vn > 0:
+            v = v - vn * n
         allowed = -self.config.contact_backoff_m_per_n * (mag - limit)  # how far along n the target may be
         depth = float(np.dot(p - np.asarray(measured_position, float), n))
         if depth <= allowed:
             return p, v, False
-        p = p - (depth - allowed) * n
-        vn = float(np.dot(v, n))
-        if vn > 0:
-            v = v - vn * n
-        return p, v, True
+        return p - (depth - allowed) * n, v, True
 
     def brakeable_velocity(self, p: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Scale a feed-forward velocity so that braking at max_accel stops inside the workspace box."""

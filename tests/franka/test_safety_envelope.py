@@ -110,6 +110,11 @@ def test_contact_force_limit_holds_the_press_but_not_the_wipe() -> None:
     d = e.check_pose(PoseTarget.of([0.5, 0.005, 0.39], DOWN, NOW, "base"), NOW, HOME, DOWN, pressing)
     assert d.accepted and d.clipped and d.contact_limited
     np.testing.assert_allclose(d.pose.position, [0.5, 0.005, 0.405], atol=1e-12)
+    # In a live stream coming down from above, the limited target gets no feed-forward velocity into the contact.
+    s = env(contact_force_limit_n=20.0, contact_backoff_m_per_n=0.001)
+    assert s.check_pose(PoseTarget.of([0.5, 0.0, 0.42], DOWN, NOW, "base"), NOW, HOME, DOWN, pressing).accepted
+    d = s.check_pose(PoseTarget.of([0.5, 0.004, 0.39], DOWN, NOW + 0.02, "base"), NOW + 0.02, HOME, DOWN, pressing)
+    assert d.contact_limited and d.velocity[2] >= 0.0 and d.velocity[1] > 0.0, d.velocity
     # Lifting away is never limited, nor is anything below the limit.
     for target, wrench in (([0.5, 0.0, 0.42], pressing), ([0.5, 0.0, 0.39], pressing * 0.7)):
         d = e.check_pose(PoseTarget.of(target, DOWN, NOW, "base"), NOW, HOME, DOWN, wrench)
