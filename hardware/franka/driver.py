@@ -129,8 +129,7 @@ class FrankaDriver:
         self.status_seq = 0
         self._force_reaction_fired = threading.Event()
         self._last_state: ArmState | None = None
-        self._sent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._sent_pose: PoseTarget | None = None
+        self._sent: tuple[PoseTarget, np.ndarray] | None = None  # the running target and its feed-forward velocity
         self._pending: tuple[PoseTarget, np.ndarray] | None = None
         self._last_replan = -np.inf
         self._max_ff_speed = float("inf")
@@ -275,11 +274,11 @@ class FrankaDriver:
 
     def _ease_contact(self, state: ArmState) -> tuple[PoseTarget, np.ndarray] | None:
         """The running (or waiting) target pulled back by the contact force limit, if it presses too deep now."""
-        if self.config.envelope.contact_force_limit_n <= 0 or self._sent_pose is None:
+        if self.config.envelope.contact_force_limit_n <= 0 or self._sent is None:
             return None
         if state.robot_time_s - self._last_replan < CONTACT_REACTION_PERIOD_S:
             return None
-        pose, velocity = self._pending or (self._sent_pose, self._sent[2] if self._sent else np.zeros(3))
+        pose, velocity = self._pending or self._sent
         p, v, limited = self.envelope.limit_contact(pose.position, velocity, state.position, state.wrench)
         if not limited or float(np.linalg.norm(p - pose.position)) < CONTACT_REACTION_MIN_M:
             return None
@@ -362,8 +361,7 @@ class FrankaDriver:
         except Exception as exc:  # e.g. the trajectory planner refused this target: keep the running motion
             self.envelope.forget()
             return self._reject("planner_error", f"{type(exc).__name__}: {exc}")
-        self._sent = (pose.position.copy(), pose.quaternion.copy(), velocity.copy())
-        self._sent_pose = pose
+        self._sent = (pose, velocity.copy())
         if self._mode != Mode.FOLLOWING:
             self._set_mode(Mode.FOLLOWING, "following Cartesian targets")
         return None
@@ -371,7 +369,8 @@ class FrankaDriver:
     def _same_as_sent(self, pose: PoseTarget, velocity: np.ndarray) -> bool:
         if self._sent is None or self.robot.current_control_signal_type != franky.ControlSignalType.CartesianPose:
             return False
-        p, q, v = self._sent
+        sent, v = self._sent
+        p, q = sent.position, sent.quaternion
         return bool(
             np.allclose(p, pose.position, atol=1e-6)
             and np.allclose(q, pose.quaternion, atol=1e-6)
@@ -465,7 +464,7 @@ class FrankaDriver:
             self.robot.stop()
 
     def _hold(self, reason: str) -> None:
-        self._sent = self._pending = self._sent_pose = None
+        self._sent = self._pending = None
         self.watchdog.disarm()
         self.envelope.forget()
         try:
@@ -476,7 +475,7 @@ class FrankaDriver:
         self._set_mode(Mode.HOLDING, reason)
 
     def _safe_stop(self, reason: str) -> None:
-        self._sent = self._pending = self._sent_pose = None
+        self._sent = self._pending = None
         self.watchdog.disarm()
         self.envelope.forget()
         self._set_mode(Mode.STOPPED, reason)
@@ -506,7 +505,7 @@ class FrankaDriver:
     def _enter_error(self, exc: BaseException | str) -> None:
         msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
         msg = " ".join(str(msg).split())
-        self._sent = self._sent_pose = None
+        self._sent = None
         self.watchdog.disarm()
         self.envelope.forget()
         self._set_mode(Mode.ERROR, msg)
