@@ -25,6 +25,7 @@ from typing import Any
 import franky
 import numpy as np
 
+from hardware.franka.realtime import realtime_available, realtime_spawn
 from hardware.franka.rejections import RejectionLog
 from hardware.franka.safety_envelope import EnvelopeConfig, SafetyEnvelope
 from hardware.franka.state import ArmState, GripperCommand, JointTarget, PoseTarget
@@ -66,6 +67,10 @@ class DriverConfig:
     # through a 0.95 low-pass, so preempting it much faster than ~10 Hz makes the simulated arm
     # oscillate and run away (bench/bench_franka.py --replan). The real robot reports them exactly.
     min_replan_period_s: float = 0.0
+    # SCHED_FIFO priority for libfranka's control thread (0: leave it as libfranka starts it, time-shared without an
+    # RT kernel). A time-shared control thread on a loaded machine misses whole 50-100 ms stretches of robot
+    # steps, and franky's constant-acceleration extrapolation of them makes the next command jump.
+    control_thread_priority: int = 80
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,7 @@ class FrankaDriver:
         self.robot: Any = None
         self.gripper: Any = None
         self.gripper_status = "not connected"
+        self.control_thread = "not connected"
         self._gripper_width = float("nan")
         self._gripper_grasped = False
         self._gripper_stop = threading.Event()
@@ -167,6 +173,11 @@ class FrankaDriver:
         self._max_ff_speed = FF_SPEED_MARGIN * min(vel.max * c.dynamics_factor, env.max_speed_mps)
         robot.set_collision_behavior(c.collision_torque_nm, c.collision_force_n)
         self.robot = robot
+        self.control_thread = (
+            f"SCHED_FIFO {c.control_thread_priority}"
+            if realtime_available(c.control_thread_priority)
+            else ("time-shared (not permitted to raise it)" if c.control_thread_priority > 0 else "time-shared")
+        )
         self._norm_force = (franky.Measure.FORCE_X**2 + franky.Measure.FORCE_Y**2 + franky.Measure.FORCE_Z**2) ** 0.5
         if c.use_gripper:
             try:
@@ -210,6 +221,7 @@ class FrankaDriver:
             "reason": self._reason,
             "since": round(self._since, 3),
             "gripper": self.gripper_status,
+            "control_thread": self.control_thread,
             "accepted": self.accepted,
             "clipped": self.clipped,
             "contact_limited": self.contact_limited,
@@ -354,7 +366,7 @@ class FrankaDriver:
         motion = franky.CartesianMotion(cart, franky.ReferenceType.Absolute, return_when_finished=False)
         motion.add_reaction(self._force_reaction())
         try:
-            self.robot.move(motion, asynchronous=True)
+            self._move(motion)
         except FRANKY_FAULTS as exc:  # a stored reflex surfaces here
             self._enter_error(exc)
             return self._reject("franky_error", str(exc))
@@ -393,7 +405,7 @@ class FrankaDriver:
             if self.robot.current_control_signal_type == franky.ControlSignalType.CartesianPose:
                 return self._reject("mode_switch", "a Cartesian motion is running; wait until it holds")
             try:
-                self.robot.move(franky.JointMotion(target.positions), asynchronous=True)
+                self._move(franky.JointMotion(target.positions))
             except Exception as exc:
                 self._enter_error(exc)
                 return self._reject("franky_error", str(exc))
@@ -444,6 +456,11 @@ class FrankaDriver:
         while not self._gripper_stop.wait(0.05):
             self._read_gripper()
 
+    def _move(self, motion: Any) -> None:
+        """Start or preempt an asynchronous motion; a control thread it starts runs real-time when permitted."""
+        with realtime_spawn(self.config.control_thread_priority):
+            self.robot.move(motion, asynchronous=True)
+
     # ------------------------------------------------------------------ stop / hold / reset
     def _force_reaction(self) -> Any:
         r = franky.Reaction(self._norm_force > self.config.envelope.max_force_n, franky.CartesianStopMotion())
@@ -457,9 +474,9 @@ class FrankaDriver:
         if urgent and sig is not None:
             self.robot.relative_dynamics_factor = 1.0  # restored by reset
         if sig == franky.ControlSignalType.CartesianPose:
-            self.robot.move(franky.CartesianStopMotion(), asynchronous=True)
+            self._move(franky.CartesianStopMotion())
         elif sig == franky.ControlSignalType.JointPositions:
-            self.robot.move(franky.JointStopMotion(), asynchronous=True)
+            self._move(franky.JointStopMotion())
         elif sig is not None:
             self.robot.stop()
 

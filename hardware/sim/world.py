@@ -11,6 +11,8 @@ So neither rendering nor the tactile model ever races a physics step.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +24,7 @@ import numpy as np
 from franky_sim import SimulationServer
 
 from hardware.sim.contacts import ContactReader, ContactSample
+from hardware.sim.flight_recorder import FlightRecorder
 from hardware.sim.scenarios import scenario as get_scenario
 from hardware.sim.scene import (
     CAMERA_NAMES,
@@ -61,6 +64,9 @@ class WorldConfig:
     # Sensor rates and capture stamps in sim time (the stamps then match the /clock the world publishes),
     # instead of wall time: a slow machine runs the sim slower, never the sensors out of step with it.
     sim_clock: bool = False
+    # A directory for the physics flight recorder (the last 3 s of the arm's control, saved when the arm leaves
+    # its commanded pose or a contact force spikes); empty = off.
+    flight_log_dir: str = ""
     spec: TaskSpec = field(default_factory=TaskSpec)
     tool: ToolSpec = field(default_factory=ToolSpec)
 
@@ -116,6 +122,7 @@ class SimWorld:
         self.last_physics_error = ""
         self._threads: list[threading.Thread] = []
         self._running = threading.Event()
+        self.flight: FlightRecorder | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -145,6 +152,8 @@ class SimWorld:
             "pad_joint": mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, PAD_JOINT),
         }
         self._apply_episode(self._draw(0))  # physics not running yet: apply directly
+        if cfg.flight_log_dir:
+            self.flight = FlightRecorder(cfg.flight_log_dir)
         self.sim.register_pre_step_callback(self._pre_step)
         self.sim.register_post_step_callback(self._post_step)
         self._running.set()
@@ -158,6 +167,8 @@ class SimWorld:
         if self.server is not None:
             self.server.cleanup()
             self.server = None
+        if self.flight is not None:
+            self._write_flight_summary()
         if self.sim is not None and self.sim.is_initialized and not self.sim.is_cleaned_up:
             self.sim.cleanup()
 
@@ -321,6 +332,8 @@ class SimWorld:
             sample.stamp = float(d.time) if self.config.sim_clock else sample.wall_time
             self._latest = sample
             self._steps += 1
+            if self.flight is not None:
+                self._record_flight(d, sample)
             prog = self.progress
             due = self._steps % self.config.metric_every_steps == 0
             if prog is not None and prog.outcome is None and due:
@@ -334,6 +347,39 @@ class SimWorld:
                 request.set()
         except Exception as exc:
             self._physics_error(exc)
+
+    def _record_flight(self, d: Any, sample: ContactSample) -> None:
+        """Physics thread: one flight-recorder row (franky-sim's server and robot internals, read-only)."""
+        rs = self.server.robot_servers[0] if self.server and self.server.robot_servers else None
+        robot = self.robot
+        mode = getattr(rs, "_FrankaRobotServer__control_mode", None)
+        cmd = getattr(rs, "_FrankaRobotServer__current_control_command", None)
+        cmd_pos = np.asarray(cmd.O_T_EE_c, float)[12:15] if cmd is not None else np.full(3, np.nan)
+        try:
+            q_target = robot._tracked_state_components["q_d"].get(robot._BaseRobot__prev_t)
+        except Exception:
+            q_target = np.full(7, np.nan)
+        path = self.flight.record(
+            t=float(d.time),
+            wall=time.monotonic(),
+            mode=mode.value if mode is not None else "other",
+            new_cmd=bool(getattr(rs, "_FrankaRobotServer__has_new_command", False)),
+            cmd_lag=int(getattr(rs, "_FrankaServer__message_id", 0)) - int(cmd.message_id if cmd is not None else 0),
+            q=d.qpos[robot._qpos_addrs],
+            dq=d.qvel[robot._dof_addrs],
+            q_target=q_target,
+            tau=robot._applied_torques,
+            tcp=sample.tcp_pos,
+            cmd_pos=cmd_pos,
+            force=sample.wrench_on_env,
+        )
+        if path is not None:
+            self.flight_note = f"flight recorder saved {path}"
+        if path is not None or self._steps % 10000 == 0:
+            self._write_flight_summary()
+
+    def _write_flight_summary(self) -> None:
+        (self.flight.out_dir / f"summary_{os.getpid()}.json").write_text(json.dumps(self.flight.summary()))
 
     def _physics_error(self, exc: Exception) -> None:
         self.physics_errors += 1
@@ -423,4 +469,5 @@ class SimWorld:
             timer.wait()
 
     sensor_error: str = ""
+    flight_note: str = ""
     camera_rig: SimCameraRig | None = None

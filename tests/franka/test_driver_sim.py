@@ -7,14 +7,18 @@ the wall clock, so durations of the arm's own motion are measured on the robot's
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hardware.franka import EnvelopeConfig, PoseTarget
 from hardware.franka.driver import ConnectError, DriverConfig, FrankaDriver, Mode
+from hardware.franka.realtime import realtime_available
 from tests.helpers.franky_sim_server import FrankySimServer, random_loopback_host
 
 pytestmark = pytest.mark.sim
@@ -204,3 +208,35 @@ def test_jittery_target_stamps_never_make_franky_refuse_the_stream() -> None:
             assert max(ys) - min(ys) > 0.05, "the arm did not follow the stream"
         finally:
             d.close()
+
+
+def _thread_policies() -> dict[int, tuple[int, int]]:
+    """{thread id: (policy, rt priority)} of this process, from /proc/self/task/*/stat."""
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[38]), int(fields[37]))
+    return out
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux /proc")
+def test_libfrankas_control_thread_runs_real_time_and_no_python_thread_does(driver: FrankaDriver) -> None:
+    """A time-shared control thread on a loaded machine misses 50-100 ms of robot steps (franky then
+    extrapolates them and the next command jumps); the driver starts it SCHED_FIFO where permitted."""
+    settle(driver)  # the last motion is over: the next target starts a new control thread
+    before = set(_thread_policies())
+    start = driver.poll().position
+    stream(driver, lambda t: start + np.array([0.0, 0.01, 0.0]), seconds=0.5)
+    now = _thread_policies()
+    started = {tid: now[tid] for tid in set(now) - before}
+    assert started, "the motion started no thread"
+    assert now[threading.get_native_id()][0] != os.SCHED_FIFO  # the caller dropped back after `move`
+    prio = driver.config.control_thread_priority
+    if realtime_available(prio):
+        assert driver.status()["control_thread"] == f"SCHED_FIFO {prio}"
+        assert (os.SCHED_FIFO, prio) in started.values(), f"threads the motion started: {started}"
+    else:
+        assert driver.status()["control_thread"].startswith("time-shared")

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from hardware.franka.realtime import scheduling_restored
 from hardware.tactile.layout import stamp_from_labels
 from rstack import graph
 from rstack.ros_types import topic_class, topic_qos
@@ -93,7 +94,8 @@ def test_sim_world_node_serves_sensors_episodes_and_the_arm(ros_node, tmp_path) 
         assert priv["table_top_z"] == record["params"]["table_top_z"] and priv["in_contact"] is False
 
         # The embedded libfranka server: a franky client connects and reads a sane state.
-        robot = franky.Robot(host, realtime_config=franky.RealtimeConfig.Ignore)
+        with scheduling_restored():  # libfranka would leave this thread SCHED_FIFO 99
+            robot = franky.Robot(host, realtime_config=franky.RealtimeConfig.Ignore)
         tcp = np.asarray(robot.current_cartesian_state.pose.end_effector_pose.translation)
         assert 0.3 < tcp[0] < 0.8 and tcp[2] > record["params"]["table_top_z"] + 0.1
         del robot

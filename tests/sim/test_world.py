@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from hardware.franka.realtime import scheduling_restored
 from hardware.sim.world import ResetRefused, SimWorld, WorldConfig
 from tests.sim.helpers import random_loopback
 
@@ -27,7 +28,8 @@ def world():
 @pytest.fixture(scope="module")
 def robot(world):
     franky = pytest.importorskip("franky")
-    r = franky.Robot(world.host, realtime_config=franky.RealtimeConfig.Ignore)
+    with scheduling_restored():  # libfranka would leave this thread SCHED_FIFO 99
+        r = franky.Robot(world.host, realtime_config=franky.RealtimeConfig.Ignore)
     r.relative_dynamics_factor = 0.3
     return r
 
@@ -37,7 +39,8 @@ def _move_tcp_z(robot, world, z: float) -> None:
 
     pose = robot.current_cartesian_state.pose.end_effector_pose
     x, y = world.config.spec.table_center_xy
-    robot.move(franky.CartesianMotion(franky.Affine([x, y, z], pose.quaternion)))
+    with scheduling_restored():  # a synchronous motion's loop runs on this thread, which libfranka raises
+        robot.move(franky.CartesianMotion(franky.Affine([x, y, z], pose.quaternion)))
     time.sleep(0.3)
 
 

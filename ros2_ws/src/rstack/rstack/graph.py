@@ -286,6 +286,7 @@ SIM_WORLD = NodeKind(
         "realtime": 1.0,
         "privileged_rate_hz": 30.0,
         "clock_period_s": 0.005,
+        "flight_log_dir": "",
     },
 )
 FRANKA = NodeKind(
@@ -307,6 +308,7 @@ FRANKA = NodeKind(
         "connect_timeout_s": 10.0,
         "connect_retry_s": 1.0,
         "min_replan_period_s": 0.0,
+        "control_thread_priority": 80,
         "dynamics_factor": 0.15,
         "workspace_min": [0.25, -0.35, 0.02],
         "workspace_max": [0.75, 0.35, 0.60],

@@ -54,7 +54,37 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run the fiper node live with --monitor: an alarm safe-stops the arm (changes the outcome)",
     )
+    p.add_argument(
+        "--flight-log",
+        action="store_true",
+        help="run the sim's flight recorder (OUT/flight): the arm's last 3 s of control saved when it leaves its "
+        "commanded pose, and the libfranka client's command gaps",
+    )
+    p.add_argument(
+        "--control-thread-priority",
+        type=int,
+        default=None,
+        metavar="N",
+        help="SCHED_FIFO priority of the arm node's libfranka control thread (0: time-shared; default: the node's)",
+    )
     p.set_defaults(func=run, attach=False)
+
+
+def flight_summary(directory: Path) -> str:
+    """One line on the libfranka client's command gaps over all sim runs whose flight summaries are in `directory`."""
+    from hardware.sim.flight_recorder import COMMUNICATION_LIMIT_STEPS, GAP_LABELS
+
+    runs = [json.loads(p.read_text()) for p in sorted(directory.glob("summary_*.json"))]
+    if not runs:
+        return f"flight recorder: no summary in {directory}"
+    hist = {k: sum(r["gap_steps"][k] for r in runs) for k in GAP_LABELS}
+    worst = max(r["max_gap_steps"] for r in runs)
+    saved = sum(len(r["saved"]) for r in runs)
+    verdict = "a real Franka would have stopped" if worst > COMMUNICATION_LIMIT_STEPS else "within"
+    return (
+        f"libfranka client: longest command gap {worst} steps ({verdict} the {COMMUNICATION_LIMIT_STEPS}-step "
+        f"limit); gaps by length {hist}; {saved} flight record(s) in {directory}"
+    )
 
 
 def _controllers(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
@@ -341,6 +371,7 @@ def run(args: argparse.Namespace) -> int:
         f"evaluating {len(controllers)} controller(s) on {args.episodes} episodes of {', '.join(args.scenarios)} "
         f"(seed {args.seed}); node logs and recordings in {out_dir}"
     )
+    args.flight_log_dir = str((out_dir / "flight").resolve()) if args.flight_log else ""
     all_outcomes: list[dict[str, Any]] = []
     rows = []
     for sc in args.scenarios:
@@ -372,6 +403,8 @@ def run(args: argparse.Namespace) -> int:
             if r["policy_status"]
         ),
     )
+    if args.flight_log:
+        print(flight_summary(out_dir / "flight"))
     print(f"outcomes: {out_dir / 'outcomes.json'}; report: {report}")
     if args.record:
         print(f"recordings (MCAP): {out_dir / 'recordings'}")

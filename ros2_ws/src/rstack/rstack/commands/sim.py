@@ -66,6 +66,10 @@ def _camera_size(text: str) -> dict[str, int]:
     return {"camera_width": w, "camera_height": h}
 
 
+def _priority(priority: int | None) -> dict[str, int]:
+    return {} if priority is None else {"control_thread_priority": int(priority)}
+
+
 def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
     """Start sim_world + franka (the sim profile) on a private loopback address; (launcher, host)."""
     import yaml
@@ -81,9 +85,10 @@ def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
                 "scenario": args.scenario,
                 **({"camera_rate_hz": 0.0} if args.no_cameras else {}),
                 **_camera_size(getattr(args, "camera_size", "")),
+                **({"flight_log_dir": args.flight_log_dir} if getattr(args, "flight_log_dir", "") else {}),
             }
         },
-        "franka": {"ros__parameters": {"robot_ip": host}},
+        "franka": {"ros__parameters": {"robot_ip": host, **_priority(getattr(args, "control_thread_priority", None))}},
     }
     pfile = workdir / "overrides.yaml"
     pfile.write_text(yaml.safe_dump(overrides))

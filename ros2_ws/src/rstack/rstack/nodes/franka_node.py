@@ -43,12 +43,14 @@ class FrankaNode(GraphNode):
             collision_torque_nm=float(p["collision_torque_nm"]),
             use_gripper=bool(p["use_gripper"]),
             min_replan_period_s=float(p["min_replan_period_s"]),
+            control_thread_priority=int(p["control_thread_priority"]),
         )
         self.driver = self._connect(cfg, float(p["connect_retry_s"]))
         self.get_logger().info(
             f"connected to {cfg.robot_ip} (gripper: {self.driver.gripper_status}); "
             f"workspace {list(cfg.envelope.workspace_min)}..{list(cfg.envelope.workspace_max)} "
-            f"({cfg.envelope.workspace_mode}), watchdog {cfg.envelope.watchdog_timeout_s}s"
+            f"({cfg.envelope.workspace_mode}), watchdog {cfg.envelope.watchdog_timeout_s}s, "
+            f"control thread {self.driver.control_thread}"
         )
         self.pub_joints = self.graph_publisher(graph.FRANKA_JOINT_STATES)
         self.pub_pose = self.graph_publisher(graph.FRANKA_EE_POSE)

@@ -23,6 +23,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
+from hardware.sim.flight_recorder import COMMUNICATION_LIMIT_STEPS
 from rstack import graph
 from rstack.msg_convert import tactile_array_msg
 from rstack.node_support import ERROR, OK, WARN, GraphNode, run_node, s_to_stamp
@@ -63,6 +64,7 @@ class SimWorldNode(GraphNode):
             render_meshes=p["render_meshes"],
             realtime=float(p["realtime"]),
             sim_clock=self.sim_clock,
+            flight_log_dir=str(p["flight_log_dir"]),
         )
         self.world = SimWorld(config)
         self.image_pubs = {c: self.graph_publisher(graph.CAMERA_IMAGE, name=c) for c in config.cameras}
@@ -223,6 +225,9 @@ class SimWorldNode(GraphNode):
             "physics_errors": w.physics_errors,
             "last_error": w.last_physics_error or w.sensor_error,
         }
+        gap = w.flight.max_gap_steps if w.flight is not None else 0
+        if w.flight is not None:
+            values.update(client_max_gap_steps=gap, flight_records=len(w.flight.saved), flight_note=w.flight_note)
         rig = w.camera_rig
         if rig is not None:
             for name, ms in rig.render_ms.items():
@@ -232,6 +237,14 @@ class SimWorldNode(GraphNode):
             level, msg = ERROR, "physics thread stopped"
         elif w.physics_errors or w.sensor_error:
             level, msg = WARN, f"errors: {w.last_physics_error or w.sensor_error}"
+        elif gap > COMMUNICATION_LIMIT_STEPS:
+            level, msg = (
+                WARN,
+                (
+                    f"the libfranka client missed {gap} consecutive steps (a real Franka stops after "
+                    f"{COMMUNICATION_LIMIT_STEPS}: communication_constraints_violation)"
+                ),
+            )
         else:
             level, msg = OK, "running"
         return self.status(level, msg, values, name="world")
