@@ -35,3 +35,21 @@ def test_demo_reports_live_topic_rates_and_exits_cleanly():
     assert rates["/franka/joint_states"] > 10, rates
     assert rates["/camera/external/image_raw"] > 0 and rates["/tactile/tool/embedding"] > 0, rates
     assert "launcher exit code 0" in out
+
+
+def test_the_demo_hands_eval_every_option_it_knows_with_evals_own_defaults():
+    """The demo's closed loop runs `rstack eval`: its arguments must be a complete eval namespace (an option
+    added to eval and missing here failed `make demo` at once with an AttributeError)."""
+    from rstack.cli import build_parser
+    from rstack.commands.demo import eval_namespace
+
+    parser = build_parser()
+    demo = parser.parse_args(["demo", "--episodes", "3", "--scenarios", "nominal,push"])
+    ns = eval_namespace(demo, "bundles/wipe_sim", "bundles/wipe_sim/monitor")
+    defaults = {k: v for k, v in vars(parser.parse_args(["eval"])).items() if k != "command"}  # the CLI's own
+    assert set(vars(ns)) == set(defaults)
+    assert ns.episodes == 3 and ns.scenario == "nominal,push" and ns.policy == "bundles/wipe_sim"
+    assert ns.live_monitor and ns.monitor == "bundles/wipe_sim/monitor" and ns.record
+    assert ns.flight_log == defaults["flight_log"] and ns.control_thread_priority == defaults["control_thread_priority"]
+    no_monitor = eval_namespace(demo, "bundles/wipe_sim", "")
+    assert not no_monitor.live_monitor and no_monitor.monitor == ""

@@ -45,6 +45,24 @@ def run(args: argparse.Namespace) -> int:
     return watch(args) if args.watch else closed_loop(args)
 
 
+def eval_namespace(args: argparse.Namespace, policy: str, monitor: str) -> argparse.Namespace:
+    """The demo's `rstack eval` arguments, parsed by eval's own parser (so every option has its default)."""
+    from rstack.commands import eval as evaluation
+
+    parser = argparse.ArgumentParser(prog="rstack")
+    evaluation.register(parser.add_subparsers())
+    argv = ["eval", "--policy", policy, "--episodes", str(args.episodes), "--scenario", args.scenarios,
+            "--seed", str(args.seed), "--num-samples", "8", "--out", str(args.out),
+            "--planner-rate", str(args.planner_rate)]  # fmt: skip
+    if args.camera_size:
+        argv += ["--camera-size", args.camera_size]
+    if args.host:
+        argv += ["--host", args.host]
+    if monitor:
+        argv += ["--monitor", monitor, "--live-monitor"]
+    return parser.parse_args(argv)
+
+
 def closed_loop(args: argparse.Namespace) -> int:
     """The bundled policy (and monitor) through `rstack eval`; then the alarms and where everything is."""
     import json
@@ -59,12 +77,7 @@ def closed_loop(args: argparse.Namespace) -> int:
         return 2
     monitor = args.monitor or (str(policy / "monitor") if (policy / "monitor" / "fiper_monitor.json").is_file() else "")
     print(f"demo: policy {policy}" + (f", failure monitor {monitor}" if monitor else ", no failure monitor found"))
-    ns = argparse.Namespace(
-        profile="sim", policy=str(policy), mean_action="", expert=False, episodes=args.episodes,
-        scenario=args.scenarios, seed=args.seed, camera_size=args.camera_size, num_samples=8, out=args.out,
-        host=args.host, no_cameras=False, monitor=monitor, record=True, live_monitor=bool(monitor),
-        shadow_policy="", planner_rate=args.planner_rate,
-    )  # fmt: skip
+    ns = eval_namespace(args, str(policy), monitor)
     rc = evaluation.run(ns)
     outcomes = Path(args.out) / "outcomes.json"
     ran = json.loads(outcomes.read_text()) if outcomes.is_file() else []
