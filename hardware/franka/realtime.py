@@ -30,16 +30,13 @@ def realtime_spawn(priority: int) -> Iterator[bool]:
     if priority <= 0 or not hasattr(os, "sched_setscheduler"):
         yield False
         return
-    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except (PermissionError, OSError):
-        yield False
-        return
-    try:
+    with scheduling_restored():
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        except OSError:  # PermissionError included: not root, no CAP_SYS_NICE, no rtprio limit
+            yield False
+            return
         yield True
-    finally:
-        os.sched_setscheduler(0, policy, param)
 
 
 @contextmanager

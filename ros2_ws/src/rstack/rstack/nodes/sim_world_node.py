@@ -225,8 +225,9 @@ class SimWorldNode(GraphNode):
             "physics_errors": w.physics_errors,
             "last_error": w.last_physics_error or w.sensor_error,
         }
-        gap = w.flight.max_gap_steps if w.flight is not None else 0
+        gap = 0  # the libfranka client's longest command gap, when the flight recorder counts them
         if w.flight is not None:
+            gap = w.flight.max_gap_steps
             values.update(client_max_gap_steps=gap, flight_records=len(w.flight.saved), flight_note=w.flight_note)
         rig = w.camera_rig
         if rig is not None:
@@ -238,12 +239,10 @@ class SimWorldNode(GraphNode):
         elif w.physics_errors or w.sensor_error:
             level, msg = WARN, f"errors: {w.last_physics_error or w.sensor_error}"
         elif gap > COMMUNICATION_LIMIT_STEPS:
-            level, msg = (
-                WARN,
-                (
-                    f"the libfranka client missed {gap} consecutive steps (a real Franka stops after "
-                    f"{COMMUNICATION_LIMIT_STEPS}: communication_constraints_violation)"
-                ),
+            level = WARN
+            msg = (
+                f"the libfranka client missed {gap} consecutive steps (a real Franka stops after "
+                f"{COMMUNICATION_LIMIT_STEPS}: communication_constraints_violation)"
             )
         else:
             level, msg = OK, "running"
