@@ -7,10 +7,12 @@ A clamped (not rejected) command comes back with `clipped=True` and the values a
 so callers and recordings see the truth. A target is compared against the last accepted command
 while a stream is live (within the watchdog timeout), otherwise against the measured pose.
 
-Contact force limit (a declarative reaction, `contact_force_limit_n`, 0 = off): while the measured contact
-force is above the limit, no target may press further along that force than the measured TCP; it is pulled
-back to there and `contact_backoff_m_per_n` per newton above the limit beyond, so the arm eases off instead
-of pressing on to the hard stop (`max_force_n`). Motion across the contact is left alone (a wipe goes on).
+Contact force limit (a declarative reaction, `contact_force_limit_n`, 0 = off): once the measured contact
+force passes `CONTACT_ENGAGE_FRACTION` of the limit, a target may press along that force at most
+`contact_backoff_m_per_n` per newton still left below the limit beyond the measured TCP, and above the limit it is
+pulled back by as much per newton over it, so the arm eases off instead of pressing on to the hard stop
+(`max_force_n`). The rule is continuous through the limit: a deep target that arrives while the force dips just
+under the limit cannot drive the arm in at full depth. Motion across the contact is left alone (a wipe goes on).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from hardware.franka.state import JointTarget, PoseTarget
 # FR3 joint position limits (rad), from Franka's robot specification.
 FR3_Q_MIN = np.array([-2.7437, -1.7837, -2.9007, -3.0421, -2.8065, 0.5445, -3.0159])
 FR3_Q_MAX = np.array([2.7437, 1.7837, 2.9007, -0.1518, 2.8065, 4.5169, 3.0159])
+
+# Below this fraction of the contact force limit the limit leaves targets alone (the wipe's force band lies there).
+CONTACT_ENGAGE_FRACTION = 0.75
 
 REASONS = (
     "nan_inf",
@@ -224,18 +229,20 @@ class SafetyEnvelope:
     ) -> tuple[np.ndarray, np.ndarray, bool]:
         """The contact force limit: (position, velocity, limited), `limited` when the position was pulled back.
 
-        Above the limit the velocity loses its component into the contact; below it, or when off, nothing changes.
+        Engaged (force above `CONTACT_ENGAGE_FRACTION` of the limit), the velocity loses its component into the
+        contact and the target may lie at most `backoff * (limit - force)` beyond the measured TCP along the force
+        (behind it above the limit); below that, or when off, nothing changes.
         """
         limit = self.config.contact_force_limit_n
         f = np.asarray(wrench, float)[:3]
         mag = float(np.linalg.norm(f))
-        if limit <= 0 or not math.isfinite(mag) or mag <= limit:
+        if limit <= 0 or not math.isfinite(mag) or mag <= CONTACT_ENGAGE_FRACTION * limit:
             return p, v, False
         n = f / mag  # the direction the arm presses in
         vn = float(np.dot(v, n))
         if vn > 0:
             v = v - vn * n
-        allowed = -self.config.contact_backoff_m_per_n * (mag - limit)  # how far along n the target may be
+        allowed = self.config.contact_backoff_m_per_n * (limit - mag)  # how far along n the target may be
         depth = float(np.dot(p - np.asarray(measured_position, float), n))
         if depth <= allowed:
             return p, v, False

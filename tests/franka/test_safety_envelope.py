@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hardware.franka import CommandWatchdog, EnvelopeConfig, JointTarget, PoseTarget, RejectionLog, SafetyEnvelope
-from hardware.franka.safety_envelope import FR3_Q_MAX, FR3_Q_MIN
+from hardware.franka.safety_envelope import CONTACT_ENGAGE_FRACTION, FR3_Q_MAX, FR3_Q_MIN
 
 DOWN = np.array([1.0, 0.0, 0.0, 0.0])  # x, y, z, w: TCP pointing down
 HOME = np.array([0.5, 0.0, 0.4])
@@ -115,8 +115,13 @@ def test_contact_force_limit_holds_the_press_but_not_the_wipe() -> None:
     assert s.check_pose(PoseTarget.of([0.5, 0.0, 0.42], DOWN, NOW, "base"), NOW, HOME, DOWN, pressing).accepted
     d = s.check_pose(PoseTarget.of([0.5, 0.004, 0.39], DOWN, NOW + 0.02, "base"), NOW + 0.02, HOME, DOWN, pressing)
     assert d.contact_limited and d.velocity[2] >= 0.0 and d.velocity[1] > 0.0, d.velocity
-    # Lifting away is never limited, nor is anything below the limit.
-    for target, wrench in (([0.5, 0.0, 0.42], pressing), ([0.5, 0.0, 0.39], pressing * 0.7)):
+    # Just under the limit a deep target may only go as far as the force left allows: at 17.5 N, 2.5 N * 1 mm/N.
+    # (A deep target let through whole there drove the arm past the limit before the next check could pull it back.)
+    d = e.check_pose(PoseTarget.of([0.5, 0.0, 0.39], DOWN, NOW, "base"), NOW, HOME, DOWN, pressing * 0.7)
+    assert d.accepted and d.contact_limited
+    np.testing.assert_allclose(d.pose.position, [0.5, 0.0, 0.3975], atol=1e-12)
+    # Lifting away is never limited, nor is anything under the engage fraction of the limit (the wipe's band).
+    for target, wrench in (([0.5, 0.0, 0.42], pressing), ([0.5, 0.0, 0.39], pressing * CONTACT_ENGAGE_FRACTION * 0.78)):
         d = e.check_pose(PoseTarget.of(target, DOWN, NOW, "base"), NOW, HOME, DOWN, wrench)
         assert d.accepted and not d.contact_limited
         np.testing.assert_allclose(d.pose.position, target)
