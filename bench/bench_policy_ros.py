@@ -80,6 +80,7 @@ def run_case(
     planner_process: bool,
     nice: int,
     camera_size: tuple[int, int] = (320, 240),
+    priority: int = 0,
 ) -> dict:
     import rclpy
     from geometry_msgs.msg import PoseStamped
@@ -104,6 +105,7 @@ def run_case(
         "tick_on_touch": tick_on_touch,
         "planner_process": planner_process,
         "planner_nice": nice,
+        "fast_path_priority": priority,
         "max_action_jump_m": 0.5,  # the benchmark bundle's weights are barely trained
     }
     proc = node_proc("policy_node", params, name="policy", tmp=workdir)
@@ -159,7 +161,7 @@ def run_case(
         touch_pub.publish(float_array_msg(layout_dims((touch_dim,), ("embedding",), t), np.zeros(touch_dim)))
 
     try:
-        proc.wait_for("policy from", timeout=120)
+        started = proc.wait_for(r"fast path (.*)$", timeout=120)
         probe_proc = Proc([sys.executable, __file__, "--probe"])
         threads = [
             threading.Thread(target=publisher, args=(1 / 15, pub_cams), daemon=True),
@@ -188,6 +190,7 @@ def run_case(
             "rate_hz": rate_hz,
             "tick_on_touch": tick_on_touch,
             "planner_process": planner_process,
+            "fast_path": started.group(1),
             "targets": int(stamps.size),
             "lat_p50_ms": float(np.percentile(lat_ms, 50)),
             "lat_p99_ms": float(np.percentile(lat_ms, 99)),
@@ -220,6 +223,11 @@ def main() -> None:
     ap.add_argument("--rates", default="24,100", help="control rates to run, comma-separated (Hz)")
     ap.add_argument("--planner", choices=("both", "thread", "process"), default="both", help="planner placement")
     ap.add_argument("--camera-size", default="320x240", help="published camera image size WxH")
+    ap.add_argument(
+        "--priorities",
+        default="0,40",
+        help="the policy node's fast_path_priority values to run side by side (0: time-shared, N: SCHED_FIFO N)",
+    )
     ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # internal: the transport probe
     args = ap.parse_args()
     if args.probe:
@@ -243,17 +251,19 @@ def main() -> None:
         for rate in (float(r) for r in args.rates.split(",")):
             for trig in (True, False) if args.timer_only else (True,):
                 for own_process in places:  # side by side: planner thread in the node vs its own process
-                    r = run_case(bundle, rate, trig, args.seconds, work, own_process, args.planner_nice, cam)
-                    rows.append(r)
-                    print(json.dumps(r), flush=True)
-    head = ("control", "ticks", "planner", "targets", "touch used->target p50", "p99", "in-node p99", "jitter p99",
-            "on touch", "transport p50", "p99")  # fmt: skip
-    print("\n{:>8s} {:>11s} {:>12s} {:>8s} {:>23s} {:>8s} {:>12s} {:>11s} {:>9s} {:>14s} {:>8s}".format(*head))
+                    for prio in (int(v) for v in args.priorities.split(",")):
+                        r = run_case(bundle, rate, trig, args.seconds, work, own_process, args.planner_nice, cam, prio)
+                        rows.append(r)
+                        print(json.dumps(r), flush=True)
+    head = ("control", "ticks", "planner", "fast path", "targets", "touch used->target p50", "p99", "in-node p99",
+            "jitter p99", "on touch", "transport p50", "p99")  # fmt: skip
+    print("\n{:>8s} {:>11s} {:>12s} {:>28s} {:>8s} {:>23s} {:>8s} {:>12s} {:>11s} {:>9s} {:>14s} {:>8s}".format(*head))
     for r in rows:
         mode = "on touch" if r["tick_on_touch"] else "timer only"
         where = "own process" if r["planner_process"] else "thread"
         print(
-            f"{r['rate_hz']:6.0f}Hz {mode:>11s} {where:>12s} {r['targets']:8d} {r['used_touch_p50_ms']:20.2f} ms "
+            f"{r['rate_hz']:6.0f}Hz {mode:>11s} {where:>12s} {r['fast_path']:>28s} {r['targets']:8d} "
+            f"{r['used_touch_p50_ms']:20.2f} ms "
             f"{r['used_touch_p99_ms']:5.2f} ms {r['in_node_p99_ms']:9.2f} ms {r['jitter_p99_ms']:8.2f} ms "
             f"{r['ticks_on_touch']:9.0%} {r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms"
         )

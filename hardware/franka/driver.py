@@ -25,11 +25,11 @@ from typing import Any
 import franky
 import numpy as np
 
-from hardware.franka.realtime import realtime_available, realtime_spawn
 from hardware.franka.rejections import RejectionLog
 from hardware.franka.safety_envelope import EnvelopeConfig, SafetyEnvelope
 from hardware.franka.state import ArmState, GripperCommand, JointTarget, PoseTarget
 from hardware.franka.watchdog import CommandWatchdog
+from hardware.realtime import realtime_available, realtime_spawn
 
 FRANKA_HAND_MAX_FORCE_N = 70.0
 # Errors of the robot or its link (reflexes, aborted commands, lost connection): they latch the error mode.

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from hardware.realtime import drop_realtime
 from hardware.timing import CycleTimer
 from policy_runtime.runtime.plan import Plan, PlanSlot
 from policy_runtime.runtime.reactive import ReactiveRuntime, TickResult
@@ -40,6 +41,7 @@ class PlannerLoop(threading.Thread):
         self.latencies_s: deque[float] = deque(maxlen=1000)
 
     def run(self) -> None:
+        drop_realtime()  # bulk work: never ahead of the fast loop, even when started by a real-time thread
         while not self._halt.is_set():
             t0 = self.clock()
             with self.timer.section("plan"):

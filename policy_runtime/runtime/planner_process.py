@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware.realtime import drop_realtime
 from policy_runtime.engine.policy_engine import PlannerResult, PolicyEngine, planner_step
 from policy_runtime.models.streaming import StreamingBuffer
 from policy_runtime.runtime.camera_window import CameraWindow, ImageFeed
@@ -60,6 +61,7 @@ def _serve(
     images: ChildImages | None,
 ) -> None:
     """Child main: load the planner's graphs, then answer one `planner_step` per request until told to stop."""
+    drop_realtime()  # bulk work: started by a real-time node process, it must not compete with its fast path
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # Ctrl-C reaches the whole process group; the parent shuts this child down through the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -55,6 +56,9 @@ class RunnerConfig:
     max_skew_s: float = 0.1
     max_age_s: float = 0.25
     max_action_jump_m: float = 0.03
+    # A new plan's targets glide from the last target sent over this long (0: off); offsets above
+    # 2 x max_action_jump_m are not blended but judged by the guard.
+    plan_switch_blend_s: float = 0.3
     seed: int = 0
     tick_on_touch: bool = True  # a touch sample triggers the next fast tick at once (see FastLoop)
     # Monitor features only while engaged (the monitor watches the policy in control); True publishes them
@@ -62,6 +66,14 @@ class RunnerConfig:
     features_when_disengaged: bool = False
     planner_process: bool = False  # True: the planner's graphs run in a child process (see PlannerProcess)
     planner_nice: int = 0  # with planner_process: niceness added to the child (lower CPU priority)
+
+    def __post_init__(self) -> None:
+        for name in ("control_rate_hz", "planner_rate_hz", "max_action_jump_m", "max_age_s", "max_skew_s"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if not (math.isfinite(self.plan_switch_blend_s) and self.plan_switch_blend_s >= 0):
+            raise ValueError(f"plan_switch_blend_s must be >= 0 (0: off), got {self.plan_switch_blend_s!r}")
 
 
 class PolicyRunner:
@@ -107,6 +119,8 @@ class PolicyRunner:
             self.guard,
             to_target=rdp_action_to_target,
             max_touch_age_s=config.max_age_s,
+            switch_blend_s=config.plan_switch_blend_s,
+            max_switch_offset_m=2.0 * config.max_action_jump_m,
         )
         self.rng = np.random.default_rng(config.seed)
         self.remote: PlannerProcess | None = None
@@ -269,6 +283,8 @@ class PolicyRunner:
         lat = np.asarray(self.planner.latencies_s) * 1e3
         path = np.asarray(self.fast.path_ms)
         t2t = np.asarray(self.touch_to_target_ms)
+        with self._lock:
+            holds = dict(self.holds)
         return {
             "planner_step": self.step,
             "targets_sent": self.sent,
@@ -283,6 +299,8 @@ class PolicyRunner:
             "touch_to_target_ms_p50": float(np.percentile(t2t, 50)) if t2t.size else float("nan"),
             "touch_to_target_ms_p99": float(np.percentile(t2t, 99)) if t2t.size else float("nan"),
             "guard_rejections": sum(self.guard.rejections.values()),
+            "held_ticks": ", ".join(f"{k} {n}" for k, n in sorted(holds.items(), key=lambda kv: -kv[1])),
+            "plan_switches_blended": self.runtime.switches_blended,
             "bad_inputs": sum(self.bad_inputs.values()),
             **(self.remote.camera_stats if self.remote is not None else {}),
         }

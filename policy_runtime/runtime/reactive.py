@@ -9,6 +9,10 @@ tick decodes the current step again with the newest touch, so every tick reacts 
 chunk plays out at the speed it was trained at.
 When a new plan arrives mid-chunk, the decoder catches up over the steps already elapsed with the recorded
 touch history (RDP's "re-decode with the touch frames since the chunk started").
+A new plan rarely starts where the last one was: successive samples of a diffusion planner differ (by 43 mm
+at times in the sim). Its targets start at the last target sent and the offset fades out over
+`switch_blend_s`, so a plan switch is a short glide instead of a step the guard must refuse (which froze the
+arm until the watchdog held it). An offset beyond `max_switch_offset_m` is not blended: the guard judges it.
 
 Steady state costs one decoder step per tick, writes into preallocated buffers, and takes no lock.
 """
@@ -109,6 +113,8 @@ class ReactiveRuntime:
         guard: ActionGuard,
         to_target: Callable[[np.ndarray, np.ndarray], np.ndarray] = translate_codec,
         max_touch_age_s: float = 0.25,
+        switch_blend_s: float = 0.0,
+        max_switch_offset_m: float = 0.0,
     ) -> None:
         self.head = head
         self.horizon = horizon
@@ -122,6 +128,12 @@ class ReactiveRuntime:
         self._decoded = -1
         self._action: np.ndarray | None = None
         self._touch_used = float("-inf")  # stamp of the touch sample the current step was decoded with
+        self.switch_blend_s = switch_blend_s
+        self.max_switch_offset_m = max_switch_offset_m
+        self._switch_pending = False
+        self._offset: np.ndarray | None = None  # last target - the new plan's first target, at a plan switch
+        self._offset_at = 0.0
+        self.switches_blended = 0
 
     def tick(self, now_s: float, measured_xyz: np.ndarray | None = None) -> TickResult:
         plan = self.slot.latest()
@@ -131,6 +143,7 @@ class ReactiveRuntime:
             self.head.start(plan.latent)
             self._plan, self._decoded, self._action = plan, -1, None
             self._touch_used = float("-inf")
+            self._switch_pending, self._offset = True, None
         step = int((now_s - plan.obs_stamp_s) / self.dt + 1e-6)  # tolerate float rounding at period edges
         step = max(step, 0)
         # A sensor fault first: it is the cause when the plan also ran out (no fresh observation to plan from).
@@ -160,8 +173,28 @@ class ReactiveRuntime:
             self._touch_used = newest_touch
             n = 1
         assert self._action is not None
-        target = self.to_target(self._action, plan.base_pose)
+        target = self._blended(self.to_target(self._action, plan.base_pose), now_s)
         reason = self.guard.check(target, measured_xyz)
         if reason is not None:
             return TickResult(None, reason, plan.seq, step, n)
         return TickResult(target, None, plan.seq, step, n, self._touch_used)
+
+    def _blended(self, target: np.ndarray, now_s: float) -> np.ndarray:
+        """`target` shifted by the fading plan-switch offset (see the module docstring)."""
+        if self._switch_pending:
+            self._switch_pending = False
+            last = self.guard.last
+            if last is not None and self.switch_blend_s > 0:
+                offset = last[:3] - target[:3]
+                if float(np.linalg.norm(offset)) <= self.max_switch_offset_m:
+                    self._offset, self._offset_at = offset, now_s
+                    self.switches_blended += 1
+        if self._offset is None:
+            return target
+        w = 1.0 - (now_s - self._offset_at) / self.switch_blend_s
+        if w <= 0.0:
+            self._offset = None
+            return target
+        out = np.array(target, dtype=np.float64)
+        out[:3] += w * self._offset
+        return out

@@ -18,7 +18,7 @@ import pytest
 
 from hardware.franka import EnvelopeConfig, PoseTarget
 from hardware.franka.driver import ConnectError, DriverConfig, FrankaDriver, Mode
-from hardware.franka.realtime import realtime_available
+from hardware.realtime import realtime_available
 from tests.helpers.franky_sim_server import FrankySimServer, random_loopback_host
 
 pytestmark = pytest.mark.sim

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float32MultiArray
 
+from hardware.realtime import realtime_available
 from hardware.tactile.layout import layout_dims
 from policy_runtime.engine.bundle import load_bundle
 from policy_runtime.fiper.messages import decode_chunks, decode_embedding
@@ -22,6 +25,34 @@ from tests.helpers.procs import node_proc
 
 pytestmark = pytest.mark.ros
 POSE = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
+
+
+SCHED_OTHER, SCHED_FIFO = 0, 1  # as /proc/<pid>/task/<tid>/stat reports them
+
+
+def _thread_policies(pid: int) -> list[int]:
+    """The scheduling policy of each thread of process `pid` (field 41 of its stat line)."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        out.append(int(stat.rsplit(")", 1)[1].split()[38]))
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return out
 
 
 def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_node, tmp_path):
@@ -105,6 +136,13 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         steps = sorted(set(embs) & set(chunks))
         assert steps, "no planner step published both its embedding and its chunks"
         assert chunks[steps[-1]].shape == (4, bundle.shapes["horizon"], 3)
+        # The fast path runs real-time where the machine allows it; the planner (its process) never does.
+        if realtime_available(40):
+            assert "fast path SCHED_FIFO 40" in node.output, node.output
+            policies = _thread_policies(node.p.pid)
+            assert policies.count(SCHED_FIFO) >= 2 and SCHED_OTHER in policies, policies  # the planner loop
+            planner = [c for c in _children(node.p.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            assert planner and all(set(_thread_policies(c)) == {SCHED_OTHER} for c in planner)
         # The planner process takes the frames off the wire itself, and says at what rate they arrive.
         deadline = time.monotonic() + 10
         while not all(diag_values.get(f"camera_{c}_hz", 0) > 0 for c in cams) and time.monotonic() < deadline:

@@ -50,10 +50,13 @@ class RecordingHead:
         return self.step(touch)
 
 
-def _runtime(head=None, max_jump=0.03):
+def _runtime(head=None, max_jump=0.03, blend_s=0.0):
     head = head or RecordingHead()
     slot, touch = PlanSlot(), TouchHistory(dim=2)
-    rt = ReactiveRuntime(head, slot, touch, RATE, head.horizon, ActionGuard(GuardLimits(max_jump_m=max_jump)))
+    guard = ActionGuard(GuardLimits(max_jump_m=max_jump))
+    rt = ReactiveRuntime(
+        head, slot, touch, RATE, head.horizon, guard, switch_blend_s=blend_s, max_switch_offset_m=2 * max_jump
+    )
     return rt, head, slot, touch
 
 
@@ -149,6 +152,41 @@ def test_nan_and_jump_are_held_and_counted():
     res = rt.tick(0.1)
     assert res.target is None and res.reason.startswith("jump: 50.0 mm")
     assert rt.guard.rejections == {"non-finite": 1, "jump": 1}
+
+
+def test_a_plan_switch_glides_from_the_last_target_and_a_wild_one_is_still_held():
+    rt, _, slot, touch = _runtime(max_jump=0.01, blend_s=0.25)
+    touch.push(0.0, np.zeros(2))
+    slot.post(Plan(_latent(), 0.0, BASE, seq=1))
+    first = rt.tick(0.0).target
+    assert first is not None
+    # The next plan starts 15 mm to the side: unblended that is a 15 mm step, over the 10 mm guard.
+    side = _latent()
+    side[:, 1] += 0.015
+    slot.post(Plan(side, 0.1, BASE, seq=2))
+    sent = [first]
+    for k in range(12):
+        touch.push(0.1 + k * DT, np.zeros(2))
+        res = rt.tick(0.1 + k * DT)
+        assert res.target is not None, res.reason
+        sent.append(res.target)
+    xyz = np.array([t[:3] for t in sent])
+    assert np.allclose(xyz[1], xyz[0])  # the switch starts exactly at the last target
+    assert np.max(np.linalg.norm(np.diff(xyz, axis=0), axis=1)) < 0.01  # no step the guard would refuse
+    # After the blend time the targets are the new plan's own.
+    plain, _, plain_slot, plain_touch = _runtime(max_jump=1.0)
+    plain_touch.push(0.1 + 11 * DT, np.zeros(2))
+    plain_slot.post(Plan(side, 0.1, BASE, seq=2))
+    assert np.allclose(sent[-1][:3], plain.tick(0.1 + 11 * DT).target[:3])
+    assert rt.switches_blended == 1 and rt.guard.rejections == {}
+    # An offset beyond twice the jump limit is no plan switch to smooth over: the guard holds it.
+    wild = _latent()
+    wild[:, 0] += 0.05
+    slot.post(Plan(wild, 0.6, BASE, seq=3))
+    touch.push(0.6, np.zeros(2))
+    res = rt.tick(0.6)
+    assert res.target is None and res.reason.startswith("jump:")
+    assert rt.switches_blended == 1
 
 
 def test_touch_history_rejects_wrong_dimension():

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from hardware.franka.realtime import scheduling_restored
+from hardware.realtime import scheduling_restored
 from hardware.tactile.layout import stamp_from_labels
 from rstack import graph
 from rstack.ros_types import topic_class, topic_qos

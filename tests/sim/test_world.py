@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from hardware.franka.realtime import scheduling_restored
+from hardware.realtime import scheduling_restored
 from hardware.sim.world import ResetRefused, SimWorld, WorldConfig
 from tests.sim.helpers import random_loopback
 

@@ -61,6 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "commanded pose, and the libfranka client's command gaps",
     )
     p.add_argument(
+        "--sim-slowdown",
+        type=float,
+        default=1.0,
+        metavar="F",
+        help="run the sim F times slower than real time (the sim world's `realtime`): every node then gets F times "
+        "the CPU per second of sim time, as on a faster machine; all timing in the graph is in sim time",
+    )
+    p.add_argument(
         "--control-thread-priority",
         type=int,
         default=None,
@@ -344,6 +352,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         print("rstack eval: error: --episodes must be >= 1", file=sys.stderr)
+        return 2
+    if not (1.0 <= args.sim_slowdown <= 20.0):
+        print(f"rstack eval: error: --sim-slowdown must be in [1, 20], got {args.sim_slowdown}", file=sys.stderr)
         return 2
     args.scenarios = [s.strip() for s in args.scenario.split(",") if s.strip()]
     try:

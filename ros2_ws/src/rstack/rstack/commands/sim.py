@@ -86,6 +86,7 @@ def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
                 **({"camera_rate_hz": 0.0} if args.no_cameras else {}),
                 **_camera_size(getattr(args, "camera_size", "")),
                 **({"flight_log_dir": args.flight_log_dir} if getattr(args, "flight_log_dir", "") else {}),
+                **({"realtime": float(args.sim_slowdown)} if getattr(args, "sim_slowdown", 1.0) != 1.0 else {}),
             }
         },
         "franka": {"ros__parameters": {"robot_ip": host, **_priority(getattr(args, "control_thread_priority", None))}},

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 from std_msgs.msg import Float64MultiArray, String
 
+from hardware.realtime import make_threads_realtime
 from hardware.tactile.layout import stamp_from_labels
 from policy_runtime.engine.bundle import BundleError
 from policy_runtime.engine.policy_engine import PolicyEngine
@@ -64,13 +65,16 @@ class PolicyNode(GraphNode):
         self.graph_service(graph.POLICY_STOP, self._srv_stop)
         if not p["autostart"]:
             self.runner.disengage()
+        # Every thread real-time before the fast head starts (it inherits it; the planner drops it): the touch ->
+        # target path then never waits behind the planner, the renderer or the rest of a loaded machine.
+        self.scheduling = make_threads_realtime(p["fast_path_priority"])
         self.runner.start()
         self.get_logger().info(
             f"policy from {p['policy_dir']} on {engine.providers[0]}: cameras {self.runner.cameras}, "
             f"planner {p['planner_rate_hz']} Hz "
             f"{'in its own process, with the cameras' if p['planner_process'] else 'in-process'} "
             f"({'streaming' if p['streaming'] else 'full DDIM'}, "
-            f"B={p['num_samples']}), control {p['control_rate_hz']} Hz"
+            f"B={p['num_samples']}), control {p['control_rate_hz']} Hz, fast path {self.scheduling}"
         )
 
     def _runner(self, engine: PolicyEngine) -> PolicyRunner:
@@ -83,6 +87,7 @@ class PolicyNode(GraphNode):
             max_skew_s=p["max_skew_s"],
             max_age_s=p["max_age_s"],
             max_action_jump_m=p["max_action_jump_m"],
+            plan_switch_blend_s=p["plan_switch_blend_s"],
             tick_on_touch=p["tick_on_touch"],
             features_when_disengaged=p["features_when_disengaged"],
             planner_process=p["planner_process"],
@@ -145,6 +150,7 @@ class PolicyNode(GraphNode):
     def _diagnostic(self):
         st = self.runner.status()
         st["engaged"] = self.runner.engaged
+        st["fast_path_scheduling"] = self.scheduling
         reason = str(st["hold_reason"])
         return self.status(WARN if reason else OK, f"holding: {reason}" if reason else "running", st)
 
