@@ -88,6 +88,7 @@ def run_case(
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Float32MultiArray, String
 
+    from hardware.realtime import make_threads_realtime
     from hardware.tactile.layout import layout_dims
     from policy_runtime.engine.bundle import load_bundle
     from rstack import graph
@@ -138,7 +139,12 @@ def run_case(
     def now() -> float:
         return time.time()
 
-    def publisher(period: float, fn) -> None:
+    def publisher(period: float, fn, rt: bool = False) -> None:
+        if rt and priority > 0:  # the touch source at the node's priority, as a real-time tactile driver would be
+            make_threads_realtime  # noqa: B018 - imported for the docs; this thread only:
+            import os
+
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
         nxt = time.monotonic()
         while not stop.is_set():
             fn(now())
@@ -166,7 +172,7 @@ def run_case(
         threads = [
             threading.Thread(target=publisher, args=(1 / 15, pub_cams), daemon=True),
             threading.Thread(target=publisher, args=(1 / 100, pub_state), daemon=True),
-            threading.Thread(target=publisher, args=(1 / rate_hz, pub_touch), daemon=True),
+            threading.Thread(target=publisher, args=(1 / rate_hz, pub_touch, True), daemon=True),
         ]
         for t in threads:
             t.start()

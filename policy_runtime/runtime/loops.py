@@ -67,12 +67,14 @@ class FastLoop(threading.Thread):
     """Ticks the runtime at `rate_hz`; sends targets through `publish`, reasons to hold through `hold`.
 
     `trigger()` (called when a touch sample arrives) runs the next tick at once instead of at the next
-    period boundary, if at least half a period has passed since the last tick, and re-phases the schedule
-    on it: with a touch sensor at the control rate, each tick then decodes the newest touch within the
-    transport delay, not up to a whole period later. After a triggered tick the timer waits `grace` of a
-    period longer for the next trigger, so a touch sample delivered a little late still runs its own tick
-    (without it, the timer would tick on the previous sample first and the late one would be ignored).
-    Without triggers it is a plain fixed-rate loop.
+    period boundary and re-phases the schedule on it: with a touch sensor at the control rate, each tick then
+    decodes the newest touch within the transport delay, not up to a whole period later. After a triggered
+    tick, a trigger less than half a period later is left to the schedule (a touch stream faster than the
+    control rate does not tick on every sample); after a timer tick, which ran on older touch, it always runs
+    at once. (Ignoring it there let the timer lock in just ahead of a touch stream at the same rate: every
+    touch then waited a whole period, 0 % of ticks on touch with a real-time timer.) After a triggered tick the
+    timer waits `grace` of a period longer for the next trigger, so a touch sample delivered a little late
+    still runs its own tick. Without triggers it is a plain fixed-rate loop.
     """
 
     def __init__(
@@ -108,8 +110,8 @@ class FastLoop(threading.Thread):
         self._wake.set()
 
     def _wait_next(self, last_tick: float, after_trigger: bool) -> bool:
-        """Sleep until the next period boundary (plus the grace after a triggered tick), or until a trigger at
-        least half a period after `last_tick`. True if a trigger ended the wait."""
+        """Sleep until the next period boundary (plus the grace after a triggered tick), or until a trigger (at
+        least half a period after `last_tick` if that tick was triggered). True if a trigger ended the wait."""
         if self._next is None or self._next < last_tick - self.period_s:  # first tick, or fell behind: re-phase
             self._next = last_tick
         self._next += self.period_s
@@ -121,8 +123,10 @@ class FastLoop(threading.Thread):
                 return False
             if self._wake.wait(deadline - now):
                 self._wake.clear()
+                if self._halt.is_set():  # `stop` wakes the loop too: not a touch
+                    return False
                 now = time.monotonic()
-                if now - last_tick >= 0.5 * self.period_s:
+                if not after_trigger or now - last_tick >= 0.5 * self.period_s:
                     self.triggered += 1
                     self._next = now  # the schedule follows the touch stream from here
                     return True

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policy_runtime.engine.policy_engine import PolicyEngine, planner_step
-from policy_runtime.models.action_space import action_to_pose, relative_to_absolute
+from policy_runtime.models.action_space import relative_action_to_target, relative_to_absolute
 from policy_runtime.obs_sync import ObsSync
 from policy_runtime.runtime.camera_window import ImageFeed
 from policy_runtime.runtime.guard import ActionGuard, GuardLimits
@@ -43,8 +43,7 @@ HOLD_RESETS_GUARD_S = 0.5
 
 def rdp_action_to_target(action: np.ndarray, base_pose: np.ndarray) -> np.ndarray:
     """Decoded action [10] relative to the TCP at the observation -> [x, y, z, qx, qy, qz, qw, gripper_width]."""
-    pose, width = action_to_pose(relative_to_absolute(action, base_pose))
-    return np.concatenate([pose, [float(width)]])
+    return relative_action_to_target(action, base_pose)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from policy_runtime.models.action_space import (
     matrix_to_quat,
     pose_to_action,
     quat_to_matrix,
+    relative_action_to_target,
     relative_to_absolute,
 )
 
@@ -43,3 +44,14 @@ def test_relative_absolute_round_trip_and_frame() -> None:
     pose_back, width = action_to_pose(absolute)
     assert np.allclose(np.abs(np.sum(pose_back[:, 3:] * poses[:, 3:], axis=1)), 1.0, atol=1e-9)
     assert np.allclose(width, absolute[:, 9])
+
+
+def test_the_fast_heads_scalar_conversion_equals_the_vectorized_one() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        q = rng.normal(size=4)
+        tcp = np.concatenate([rng.uniform(-1, 1, 3), q / np.linalg.norm(q)])
+        action = np.concatenate([rng.normal(0, 0.05, 3), rng.normal(size=6), [rng.uniform(0, 0.08)]])
+        pose, width = action_to_pose(relative_to_absolute(action, tcp))
+        fast = relative_action_to_target(action, tcp)
+        np.testing.assert_allclose(fast, np.concatenate([pose, [width]]), atol=1e-12)

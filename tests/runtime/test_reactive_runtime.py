@@ -269,27 +269,32 @@ def test_a_touch_trigger_runs_the_next_tick_at_once_and_rephases_the_schedule():
     try:
         wait_ticks(1)
         time.sleep(max(0.0, ticks[0] + 0.1 - time.monotonic()))
-        loop.trigger()  # 100 ms after the tick, under half the 500 ms period: ignored
-        time.sleep(0.05)
-        assert len(ticks) == 1
-        time.sleep(max(0.0, ticks[0] + 0.3 - time.monotonic()))
         t_trig = time.monotonic()
-        loop.trigger()  # 300 ms after the tick: the next tick runs now instead of at 500 ms
+        loop.trigger()  # 100 ms after a timer tick, which ran on older touch: this touch runs its own tick now
         wait_ticks(2)
         assert len(ticks) == 2 and ticks[1] - t_trig < 0.05, (ticks, t_trig)
+        time.sleep(max(0.0, ticks[1] + 0.1 - time.monotonic()))
+        loop.trigger()  # 100 ms after a triggered tick, under half the 500 ms period: left to the schedule
+        time.sleep(0.05)
+        assert len(ticks) == 2
+        time.sleep(max(0.0, ticks[1] + 0.3 - time.monotonic()))
+        t_trig = time.monotonic()
+        loop.trigger()  # 300 ms after it: the next tick runs now instead of at 500 ms
+        wait_ticks(3)
+        assert len(ticks) == 3 and ticks[2] - t_trig < 0.05, (ticks, t_trig)
         # After a triggered tick the timer grants a quarter period of grace: a touch 50 ms late (550 ms after
         # the last tick) still runs its own tick, and no timer tick on the old touch comes first at 500 ms.
-        time.sleep(max(0.0, ticks[1] + 0.55 - time.monotonic()))
-        assert len(ticks) == 2, ticks
+        time.sleep(max(0.0, ticks[2] + 0.55 - time.monotonic()))
+        assert len(ticks) == 3, ticks
         t_late = time.monotonic()
         loop.trigger()
-        wait_ticks(3)
-        assert len(ticks) == 3 and ticks[2] - t_late < 0.05, (ticks, t_late)
+        wait_ticks(4)
+        assert len(ticks) == 4 and ticks[3] - t_late < 0.05, (ticks, t_late)
         # No trigger any more: the timer ticks a period plus the grace after the triggered tick, then at the period.
-        wait_ticks(5)
-        assert 0.55 < ticks[3] - ticks[2] < 0.7, ticks
-        assert 0.45 < ticks[4] - ticks[3] < 0.55, ticks
+        wait_ticks(6)
+        assert 0.55 < ticks[4] - ticks[3] < 0.7, ticks
+        assert 0.45 < ticks[5] - ticks[4] < 0.55, ticks
     finally:
         loop.stop()
         loop.join(2)
-    assert loop.triggered == 2
+    assert loop.triggered == 3
