@@ -10,7 +10,9 @@ time minus the capture stamp of the touch sample it was decoded with (`touch_to_
 target's stamp minus the newest touch this process had *sent* before it, which credits a tick with touch
 it may not have received yet.) Runs at 24 Hz and at 100 Hz control, with the planner at its default rate
 and B=16, each with the planner as a thread of the node and in its own process (the default), side by
-side; `--timer-only` adds the cases without touch-triggered ticks. Prints p50/p99 latency, the node's own
+side; `--timer-only` adds the cases without touch-triggered ticks. Each case runs for every `--priorities` value
+of the node's `fast_path_priority` (default 0 and 40: time-shared and SCHED_FIFO side by side); with a priority
+the touch publisher thread runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's own
 tick-to-publish p99, its fast-tick jitter p99 and the share of ticks run on touch. A third process,
 subscribed to touch alone, measures the transport itself (touch stamp -> its callback runs): the floor
 under the node's figure on this machine, with the same load.
@@ -88,7 +90,7 @@ def run_case(
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Float32MultiArray, String
 
-    from hardware.realtime import make_threads_realtime
+    from hardware.realtime import realtime_spawn
     from hardware.tactile.layout import layout_dims
     from policy_runtime.engine.bundle import load_bundle
     from rstack import graph
@@ -139,12 +141,7 @@ def run_case(
     def now() -> float:
         return time.time()
 
-    def publisher(period: float, fn, rt: bool = False) -> None:
-        if rt and priority > 0:  # the touch source at the node's priority, as a real-time tactile driver would be
-            make_threads_realtime  # noqa: B018 - imported for the docs; this thread only:
-            import os
-
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    def publisher(period: float, fn) -> None:
         nxt = time.monotonic()
         while not stop.is_set():
             fn(now())
@@ -172,10 +169,12 @@ def run_case(
         threads = [
             threading.Thread(target=publisher, args=(1 / 15, pub_cams), daemon=True),
             threading.Thread(target=publisher, args=(1 / 100, pub_state), daemon=True),
-            threading.Thread(target=publisher, args=(1 / rate_hz, pub_touch, True), daemon=True),
+            threading.Thread(target=publisher, args=(1 / rate_hz, pub_touch), daemon=True),
         ]
-        for t in threads:
+        for t in threads[:-1]:
             t.start()
+        with realtime_spawn(priority):  # the touch source at the node's priority, as a real-time tactile driver
+            threads[-1].start()
         deadline = time.monotonic() + 60
         while len(targets) < 10 and time.monotonic() < deadline:  # planning started, targets flowing
             time.sleep(0.05)
