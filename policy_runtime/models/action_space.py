@@ -17,19 +17,37 @@ A_DIM = 10
 POSE_DIM = 7
 
 
+def _rotation_entries(x, y, z, w):
+    """The nine entries, row by row, of the rotation matrix of the unit quaternion (x, y, z, w)."""
+    return (
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    )  # fmt: skip
+
+
+def _quat_from_rows(r) -> tuple[float, float, float, float]:
+    """The quaternion (x, y, z, w) of one rotation matrix `r[i][j]` (the branch on its largest diagonal term);
+    its sign is not fixed."""
+    tr = r[0][0] + r[1][1] + r[2][2]
+    if tr > 0:
+        s = 2.0 * math.sqrt(tr + 1.0)
+        return (r[2][1] - r[1][2]) / s, (r[0][2] - r[2][0]) / s, (r[1][0] - r[0][1]) / s, 0.25 * s
+    if r[0][0] > r[1][1] and r[0][0] > r[2][2]:
+        s = 2.0 * math.sqrt(1.0 + r[0][0] - r[1][1] - r[2][2])
+        return 0.25 * s, (r[0][1] + r[1][0]) / s, (r[0][2] + r[2][0]) / s, (r[2][1] - r[1][2]) / s
+    if r[1][1] > r[2][2]:
+        s = 2.0 * math.sqrt(1.0 + r[1][1] - r[0][0] - r[2][2])
+        return (r[0][1] + r[1][0]) / s, 0.25 * s, (r[1][2] + r[2][1]) / s, (r[0][2] - r[2][0]) / s
+    s = 2.0 * math.sqrt(1.0 + r[2][2] - r[0][0] - r[1][1])
+    return (r[0][2] + r[2][0]) / s, (r[1][2] + r[2][1]) / s, 0.25 * s, (r[1][0] - r[0][1]) / s
+
+
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """Unit quaternions ``[..., 4]`` (x, y, z, w) -> rotation matrices ``[..., 3, 3]``."""
     q = np.asarray(q, dtype=np.float64)
     q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    x, y, z, w = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    m = np.stack(
-        [
-            1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
-        ],
-        axis=-1,
-    )  # fmt: skip
+    m = np.stack(_rotation_entries(q[..., 0], q[..., 1], q[..., 2], q[..., 3]), axis=-1)
     return m.reshape((*q.shape[:-1], 3, 3))
 
 
@@ -39,19 +57,7 @@ def matrix_to_quat(m: np.ndarray) -> np.ndarray:
     flat = m.reshape(-1, 3, 3)
     out = np.empty((flat.shape[0], 4))
     for i, r in enumerate(flat):
-        tr = r[0, 0] + r[1, 1] + r[2, 2]
-        if tr > 0:
-            s = 2.0 * np.sqrt(tr + 1.0)
-            out[i] = [(r[2, 1] - r[1, 2]) / s, (r[0, 2] - r[2, 0]) / s, (r[1, 0] - r[0, 1]) / s, 0.25 * s]
-        elif r[0, 0] > r[1, 1] and r[0, 0] > r[2, 2]:
-            s = 2.0 * np.sqrt(1.0 + r[0, 0] - r[1, 1] - r[2, 2])
-            out[i] = [0.25 * s, (r[0, 1] + r[1, 0]) / s, (r[0, 2] + r[2, 0]) / s, (r[2, 1] - r[1, 2]) / s]
-        elif r[1, 1] > r[2, 2]:
-            s = 2.0 * np.sqrt(1.0 + r[1, 1] - r[0, 0] - r[2, 2])
-            out[i] = [(r[0, 1] + r[1, 0]) / s, 0.25 * s, (r[1, 2] + r[2, 1]) / s, (r[0, 2] - r[2, 0]) / s]
-        else:
-            s = 2.0 * np.sqrt(1.0 + r[2, 2] - r[0, 0] - r[1, 1])
-            out[i] = [(r[0, 2] + r[2, 0]) / s, (r[1, 2] + r[2, 1]) / s, 0.25 * s, (r[1, 0] - r[0, 1]) / s]
+        out[i] = _quat_from_rows(r.tolist())
     out *= np.where(out[:, 3:4] < 0, -1.0, 1.0)
     return out.reshape((*m.shape[:-2], 4))
 
@@ -117,9 +123,7 @@ def relative_action_to_target(action: np.ndarray, tcp_pose: np.ndarray) -> np.nd
     px, py, pz, qx, qy, qz, qw = (float(v) for v in tcp_pose[:7])
     n = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
     qx, qy, qz, qw = qx / n, qy / n, qz / n, qw / n
-    t00, t01, t02 = 1 - 2 * (qy * qy + qz * qz), 2 * (qx * qy - qz * qw), 2 * (qx * qz + qy * qw)
-    t10, t11, t12 = 2 * (qx * qy + qz * qw), 1 - 2 * (qx * qx + qz * qz), 2 * (qy * qz - qx * qw)
-    t20, t21, t22 = 2 * (qx * qz - qy * qw), 2 * (qy * qz + qx * qw), 1 - 2 * (qx * qx + qy * qy)
+    t00, t01, t02, t10, t11, t12, t20, t21, t22 = _rotation_entries(qx, qy, qz, qw)
     dx, dy, dz = a[0], a[1], a[2]
     # The relative rotation's columns by Gram-Schmidt (as rot6d_to_matrix), then R = R_tcp @ R_rel.
     ax, ay, az = a[3], a[4], a[5]
@@ -132,19 +136,7 @@ def relative_action_to_target(action: np.ndarray, tcp_pose: np.ndarray) -> np.nd
     c3 = (c1[1] * c2[2] - c1[2] * c2[1], c1[2] * c2[0] - c1[0] * c2[2], c1[0] * c2[1] - c1[1] * c2[0])
     rows = ((t00, t01, t02), (t10, t11, t12), (t20, t21, t22))
     r = [[row[0] * c[0] + row[1] * c[1] + row[2] * c[2] for c in (c1, c2, c3)] for row in rows]
-    tr = r[0][0] + r[1][1] + r[2][2]
-    if tr > 0:
-        s = 2.0 * math.sqrt(tr + 1.0)
-        q = ((r[2][1] - r[1][2]) / s, (r[0][2] - r[2][0]) / s, (r[1][0] - r[0][1]) / s, 0.25 * s)
-    elif r[0][0] > r[1][1] and r[0][0] > r[2][2]:
-        s = 2.0 * math.sqrt(1.0 + r[0][0] - r[1][1] - r[2][2])
-        q = (0.25 * s, (r[0][1] + r[1][0]) / s, (r[0][2] + r[2][0]) / s, (r[2][1] - r[1][2]) / s)
-    elif r[1][1] > r[2][2]:
-        s = 2.0 * math.sqrt(1.0 + r[1][1] - r[0][0] - r[2][2])
-        q = ((r[0][1] + r[1][0]) / s, 0.25 * s, (r[1][2] + r[2][1]) / s, (r[0][2] - r[2][0]) / s)
-    else:
-        s = 2.0 * math.sqrt(1.0 + r[2][2] - r[0][0] - r[1][1])
-        q = ((r[0][2] + r[2][0]) / s, (r[1][2] + r[2][1]) / s, 0.25 * s, (r[1][0] - r[0][1]) / s)
+    q = _quat_from_rows(r)
     sign = -1.0 if q[3] < 0 else 1.0
     return np.array(
         [

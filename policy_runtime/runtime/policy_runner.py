@@ -41,11 +41,6 @@ TCP, GRIPPER, TOUCH = "tcp_pose", "gripper_width", "touch"
 HOLD_RESETS_GUARD_S = 0.5
 
 
-def rdp_action_to_target(action: np.ndarray, base_pose: np.ndarray) -> np.ndarray:
-    """Decoded action [10] relative to the TCP at the observation -> [x, y, z, qx, qy, qz, qw, gripper_width]."""
-    return relative_action_to_target(action, base_pose)
-
-
 @dataclass(frozen=True)
 class RunnerConfig:
     control_rate_hz: float = 24.0
@@ -116,7 +111,7 @@ class PolicyRunner:
             self.action_rate_hz,
             int(s["horizon"]),
             self.guard,
-            to_target=rdp_action_to_target,
+            to_target=relative_action_to_target,  # decoded action relative to the TCP at the observation
             max_touch_age_s=config.max_age_s,
             switch_blend_s=config.plan_switch_blend_s,
             max_switch_offset_m=2.0 * config.max_action_jump_m,
