@@ -53,3 +53,22 @@ def test_the_demo_hands_eval_every_option_it_knows_with_evals_own_defaults():
     assert ns.flight_log == defaults["flight_log"] and ns.control_thread_priority == defaults["control_thread_priority"]
     no_monitor = eval_namespace(demo, "bundles/wipe_sim", "")
     assert not no_monitor.live_monitor and no_monitor.monitor == ""
+
+
+def test_eval_runs_the_sim_slower_on_request_and_refuses_a_bad_factor():
+    from rstack.cli import build_parser
+    from rstack.commands.sim import sim_overrides
+
+    parser = build_parser()
+    world = sim_overrides(parser.parse_args(["eval", "--sim-slowdown", "2.5"]), "127.0.0.9")["sim_world"]
+    assert world["ros__parameters"]["realtime"] == 2.5  # franky-sim's pacing: 2.5 ms of wall time per 1 ms step
+    plain = sim_overrides(parser.parse_args(["eval"]), "127.0.0.9")["sim_world"]["ros__parameters"]
+    assert "realtime" not in plain  # the world's own default (real time)
+    for bad in ("0.5", "nan", "50"):
+        res = subprocess.run(
+            [str(Path(sys.executable).parent / "rstack"), "eval", "--expert", "--sim-slowdown", bad],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 2 and "--sim-slowdown must be in [1, 20]" in res.stderr, (bad, res.stderr)

@@ -73,6 +73,7 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
     chunks: dict[int, np.ndarray] = {}
     diags: list[str] = []
     diag_values: dict[str, float] = {}
+    held: list[str] = []  # the node's count of held ticks by reason, as diagnostics report it
     n = ros_node
     n.create_subscription(PoseStamped, graph.FRANKA_TARGET_POSE.name, lambda m: targets.append(pose_to_array(m)), 50)
     n.create_subscription(
@@ -89,6 +90,8 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
             if st.name == "policy":
                 diags.append(st.message)
                 for kv in st.values:  # the highest value each key has had (diagnostics can lag behind)
+                    if kv.key == "held_ticks":
+                        held.append(kv.value)
                     if kv.key.startswith("camera_") and kv.key.endswith("_hz"):
                         diag_values[kv.key] = max(float(kv.value), float(diag_values.get(kv.key, 0.0)))
 
@@ -153,6 +156,7 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         run(1.5, with_touch=False)
         assert len(targets) <= n_before + 1, ("targets kept flowing without touch", diags[-3:], targets[-1])
         assert any("holding: touch stale" in d or "holding: observation stale" in d for d in diags[-3:]), diags[-5:]
+        assert held and ("touch stale" in held[-1] or "observation stale" in held[-1]), held[-3:]
     finally:
         ex.remove_node(n)
         code = node.stop()

@@ -70,14 +70,9 @@ def _priority(priority: int | None) -> dict[str, int]:
     return {} if priority is None else {"control_thread_priority": int(priority)}
 
 
-def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
-    """Start sim_world + franka (the sim profile) on a private loopback address; (launcher, host)."""
-    import yaml
-
-    from rstack.launcher import Launcher, LaunchError, plan
-
-    host = args.host or f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-    overrides = {
+def sim_overrides(args: argparse.Namespace, host: str) -> dict[str, dict[str, Any]]:
+    """The sim profile's parameter overrides from the command's options (world and arm node)."""
+    return {
         "sim_world": {
             "ros__parameters": {
                 "host": host,
@@ -91,6 +86,16 @@ def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
         },
         "franka": {"ros__parameters": {"robot_ip": host, **_priority(getattr(args, "control_thread_priority", None))}},
     }
+
+
+def _start_sim(args: argparse.Namespace, workdir: Path, log: Any):
+    """Start sim_world + franka (the sim profile) on a private loopback address; (launcher, host)."""
+    import yaml
+
+    from rstack.launcher import Launcher, LaunchError, plan
+
+    host = args.host or f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    overrides = sim_overrides(args, host)
     pfile = workdir / "overrides.yaml"
     pfile.write_text(yaml.safe_dump(overrides))
     try:
