@@ -1,8 +1,8 @@
 """The wiping task: its geometry, seeded per-episode randomization, success metric and outcome record.
 
-Wipe a straight path drawn on the table with the compliant pad, holding a normal force inside the
-band (5-15 N) and never above the hard limit (30 N). The table height changes per episode (seeded),
-so a camera alone cannot tell how far down to press: force or touch must close the loop.
+Wipe a straight path drawn on the table with the compliant pad, from its -y end towards +y, holding a
+normal force inside the band (5-15 N) and never above the hard limit (30 N). The table height changes per
+episode (seeded), so a camera alone cannot tell how far down to press: force or touch must close the loop.
 
 Success metric, from sim state: the path is cut into `n_cells` cells along its length; a cell counts
 as wiped when the pad centre is over it (within `lateral_tolerance_m`) while the normal force is in
@@ -38,6 +38,10 @@ class TaskSpec:
     n_cells: int = 20
     required_coverage: float = 0.9
     time_limit_s: float = 20.0
+    # The stripe looks the same from both ends, so a camera cannot tell where a wipe should start. With a
+    # random direction the demonstrations were two modes the policy could not tell apart: its plans flipped
+    # between them every planner step, and it stalled mid-stripe. The wipe therefore runs towards +y.
+    random_direction: bool = False
 
     def __post_init__(self) -> None:
         lo, hi = self.force_band_n
@@ -81,7 +85,7 @@ class EpisodeParams:
         cx = float(rng.uniform(*spec.path_center_x))
         cy = float(rng.uniform(*spec.path_center_y))
         angle = float(rng.uniform(-spec.path_max_angle_rad, spec.path_max_angle_rad))
-        direction = 1.0 if rng.random() < 0.5 else -1.0
+        direction = 1.0 if rng.random() < 0.5 or not spec.random_direction else -1.0  # draw kept: same seeds
         half = 0.5 * spec.path_length_m * direction
         dx, dy = -math.sin(angle) * half, math.cos(angle) * half  # the path runs roughly along y
         cam_dir = _unit(rng.normal(size=3))

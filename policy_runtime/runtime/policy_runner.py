@@ -3,8 +3,9 @@
 - Sensor samples are pushed with their capture stamps into one `ObsSync` (cameras, TCP pose, gripper
   width, touch). The planner thread asks it for `obs_steps` observations `obs_stride` control periods
   apart, ending at "now"; a missing, stale or skewed stream is a reason to hold, never a guess.
-- The planner runs `engine.planner_step` (full DDIM or streaming) for B samples in one batch; sample 0 is
-  executed, all B are decoded to absolute end-effector positions for the failure monitor. With
+- The planner runs `engine.planner_step` (full DDIM or streaming) for B samples in one batch; all B are
+  decoded to absolute end-effector positions for the failure monitor, and the one that best continues the
+  chunk executed before is executed (`CoherentChoice`; sample 0 with `coherent_samples` off). With
   `planner_process` it runs in a child process (`PlannerProcess`), so its numpy work never holds the
   GIL the fast thread needs. Given an `image_feed` too, that child also receives the camera frames and
   aligns them (`CameraWindow`) with the pose/gripper/touch window assembled here: no image then passes
@@ -30,6 +31,7 @@ from policy_runtime.engine.policy_engine import PolicyEngine, planner_step
 from policy_runtime.models.action_space import relative_action_to_target, relative_to_absolute
 from policy_runtime.obs_sync import ObsSync
 from policy_runtime.runtime.camera_window import ImageFeed
+from policy_runtime.runtime.coherence import CoherentChoice
 from policy_runtime.runtime.guard import ActionGuard, GuardLimits
 from policy_runtime.runtime.loops import FastLoop, PlannerLoop
 from policy_runtime.runtime.plan import Plan, PlanSlot
@@ -53,6 +55,7 @@ class RunnerConfig:
     # A new plan's targets glide from the last target sent over this long (0: off); offsets above
     # 2 x max_action_jump_m are not blended but judged by the guard.
     plan_switch_blend_s: float = 0.3
+    coherent_samples: bool = True  # execute the sample closest to the previous chunk (see CoherentChoice)
     seed: int = 0
     tick_on_touch: bool = True  # a touch sample triggers the next fast tick at once (see FastLoop)
     # Monitor features only while engaged (the monitor watches the policy in control); True publishes them
@@ -117,6 +120,7 @@ class PolicyRunner:
             max_switch_offset_m=2.0 * config.max_action_jump_m,
         )
         self.rng = np.random.default_rng(config.seed)
+        self.choice = CoherentChoice(1.0 / self.action_rate_hz, config.coherent_samples)
         self.remote: PlannerProcess | None = None
         self.stream = None
         if config.planner_process:
@@ -216,15 +220,18 @@ class PolicyRunner:
                 )
         base_pose = np.asarray(obs[-1].values[TCP], dtype=np.float64)
         chunks_xyz = relative_to_absolute(out.sampled_actions, base_pose)[..., :3].astype(np.float32)
+        pick = self.choice.choose(chunks_xyz, obs_stamp)
         self.step += 1
         if self.engaged or self.config.features_when_disengaged:
             self.publish_features(self.step, out.obs_emb, chunks_xyz)
-        return Plan(out.latent, obs_stamp, base_pose, self.step, self.clock(), {"evaluations": out.evaluations})
+        extras = {"evaluations": out.evaluations, "sample": pick}
+        return Plan(out.latents[pick], obs_stamp, base_pose, self.step, self.clock(), extras)
 
     # ------------------------------------------------------------------ fast thread
     def engage(self) -> None:
         """Act again, but only on plans made from observations taken from now on."""
         self._engaged_at = self.clock()
+        self.choice.reset()  # a new episode: no chunk of before to continue
         self.guard.reset()  # the jump check starts again from the measured TCP, not a target of before
         self.engaged = True
 
@@ -295,6 +302,7 @@ class PolicyRunner:
             "guard_rejections": sum(self.guard.rejections.values()),
             "held_ticks": ", ".join(f"{k} {n}" for k, n in sorted(holds.items(), key=lambda kv: -kv[1])),
             "plan_switches_blended": self.runtime.switches_blended,
+            "coherent_picks_not_sample0": self.choice.switched,
             "bad_inputs": sum(self.bad_inputs.values()),
             **(self.remote.camera_stats if self.remote is not None else {}),
         }

@@ -45,9 +45,9 @@ class DiffusionTrainConfig:
     step_embed_dim: int = 128
     emb_dim: int = 128
     cnn_channels: list[int] = field(default_factory=lambda: [16, 32, 32, 64])
-    cnn_strides: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
+    cnn_strides: list[int] = field(default_factory=lambda: [2, 2, 1, 1])
     keypoints: int = 32
-    steps: int = 2500
+    steps: int = 7000
     batch_size: int = 64
     lr: float = 3e-4
     weight_decay: float = 1e-6

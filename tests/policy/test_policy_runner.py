@@ -38,7 +38,7 @@ def engine(bundle_dir) -> PolicyEngine:
 
 
 def _runner(engine, clock, out, **cfg) -> PolicyRunner:
-    return PolicyRunner(engine, RunnerConfig(num_samples=4, **cfg), clock, out.target, out.feature)
+    return PolicyRunner(engine, RunnerConfig(**{"num_samples": 4, **cfg}), clock, out.target, out.feature)
 
 
 def _push_all(r: PolicyRunner, t: float, touch: np.ndarray | None = None, image_hw=(240, 320)) -> None:
@@ -252,3 +252,39 @@ def test_a_dead_planner_process_is_an_error_the_planner_loop_counts(engine):
 def test_planner_process_on_a_bad_bundle_fails_at_start_naming_it(tmp_path):
     with pytest.raises(PlannerProcessError, match=r"could not load .*nowhere"):
         PlannerProcess(tmp_path / "nowhere", num_samples=2)
+
+
+def test_the_executed_sample_is_the_one_that_continues_the_last_chunk(engine):
+    """Each plan executes the sample nearest the chunk executed before (over their common steps); after engage,
+    or with `coherent_samples` off, sample 0. The monitor still gets all B samples."""
+    from policy_runtime.runtime.coherence import overlap_distances
+
+    now = [100.0]
+    out = Outputs()
+    r = _runner(engine, lambda: now[0], out, num_samples=8)
+    off = _runner(engine, lambda: now[0], Outputs(), num_samples=8, coherent_samples=False)
+    executed, picks = None, []
+    for k in range(6):
+        now[0] = 100.0 + k * r.obs_dt
+        for runner in (r, off):
+            _push_history(runner, now[0])
+        plan = r.plan_once()
+        assert not isinstance(plan, str), plan
+        chunks = out.features[-1][2]
+        assert chunks.shape[0] == 8
+        if executed is None:
+            assert plan.extras["sample"] == 0
+        else:
+            d = overlap_distances(chunks, plan.obs_stamp_s, executed[0], executed[1], 1.0 / r.action_rate_hz)
+            assert d is not None and plan.extras["sample"] == int(np.argmin(d))
+        picks.append(plan.extras["sample"])
+        executed = (chunks[plan.extras["sample"]].astype(np.float64), plan.obs_stamp_s)
+        other = off.plan_once()
+        assert not isinstance(other, str) and other.extras["sample"] == 0
+    assert any(p != 0 for p in picks), "8 random samples: the nearest is not always sample 0"
+    assert r.status()["coherent_picks_not_sample0"] == sum(p != 0 for p in picks)
+    r.engage()
+    now[0] += r.obs_dt
+    _push_history(r, now[0])
+    plan = r.plan_once()
+    assert not isinstance(plan, str) and plan.extras["sample"] == 0

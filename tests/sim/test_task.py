@@ -40,6 +40,18 @@ def test_path_is_on_the_table_with_its_length() -> None:
             assert np.all(np.abs(pt - SPEC.table_center_xy) < SPEC.table_half_xy)
 
 
+def test_the_wipe_runs_towards_plus_y_unless_the_direction_is_random() -> None:
+    """A camera cannot tell the stripe's ends apart, so the task fixes where the wipe starts."""
+    fixed = [EpisodeParams.sample(scenario("nominal"), 0, e) for e in range(50)]
+    assert all(p.path_end_xy[1] > p.path_start_xy[1] for p in fixed)
+    spec = TaskSpec(random_direction=True)
+    free = [EpisodeParams.sample(scenario("nominal"), 0, e, spec) for e in range(50)]
+    assert {p.path_end_xy[1] > p.path_start_xy[1] for p in free} == {True, False}
+    # The direction draw is still made, so the rest of an episode (table, push, ...) is the same either way.
+    assert [p.table_top_z for p in fixed] == [p.table_top_z for p in free]
+    assert [p.push_at_s for p in fixed] == [p.push_at_s for p in free]
+
+
 def test_scenario_knobs_reach_the_episode() -> None:
     push = EpisodeParams.sample(scenario("push"), 0, 0)
     assert push.push_at_s is not None and math.isclose(np.hypot(*push.push_force_xy_n), 25.0)

@@ -397,6 +397,7 @@ POLICY = NodeKind(
         "max_action_jump_m": 0.03,
         "fast_path_priority": 40,  # SCHED_FIFO for the node's threads (touch in -> target out); 0: time-shared
         "plan_switch_blend_s": 0.3,  # a new plan glides from the last target over this long (0: off)
+        "coherent_samples": True,  # execute the sampled chunk closest to the one executed before (else sample 0)
         "tick_on_touch": True,  # a touch message runs the next fast tick at once (lowest touch-to-target delay)
         "features_when_disengaged": False,  # monitor features also while disengaged (shadow runs)
         "tactile_sensor": "left",

@@ -26,7 +26,7 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pipeline", help="collect -> dataset -> train -> export -> calibrate -> eval, resumable")
     p.add_argument("--out", default="runs/pipeline", help="directory for every stage's output")
-    p.add_argument("--demos", type=int, default=30, help="expert demonstrations to collect")
+    p.add_argument("--demos", type=int, default=64, help="expert demonstrations to collect")
     p.add_argument("--camera-size", default="160x120", help="sim camera size WxH for demos, rollouts and eval")
     p.add_argument("--train-config", default="", help="YAML over the default training config")
     p.add_argument("--calibration-rollouts", type=int, default=10, help="policy episodes for calibration (M)")

@@ -88,6 +88,7 @@ class PolicyNode(GraphNode):
             max_age_s=p["max_age_s"],
             max_action_jump_m=p["max_action_jump_m"],
             plan_switch_blend_s=p["plan_switch_blend_s"],
+            coherent_samples=p["coherent_samples"],
             tick_on_touch=p["tick_on_touch"],
             features_when_disengaged=p["features_when_disengaged"],
             planner_process=p["planner_process"],
