@@ -79,3 +79,62 @@ def test_report_shows_tables_and_traces(tmp_path, calibrated, episodes):
     assert "<td>nominal</td><td>policy p</td><td>7/7</td>" in tables
     assert "<td>push</td><td>policy p</td><td>0/3</td>" in tables
     assert "<h3>push</h3>" in tables and "<td>FIPER (AND)</td><td>1.00</td>" in tables
+
+
+def _eval_dir(root, episodes, fingerprint):
+    """What `rstack eval --out ROOT` leaves: outcomes.json, with each policy episode's features file."""
+    import json
+
+    outcomes = [{"controller": "scripted expert", "scenario": "nominal", "episode": 0, "success": True}]
+    for i, ep in enumerate(episodes):
+        path = ep.save(root / "episodes" / ep.scenario / f"{ep.name}.npz")
+        outcomes.append(
+            {
+                "controller": "policy p",
+                "scenario": ep.scenario,
+                "episode": i,
+                "success": ep.success,
+                "kind": ep.kind,
+                "time_s": ep.failure_time_s,
+                "coverage": 0.9 if ep.success else 0.3,
+                "features": str(path),
+                "policy_fingerprint": fingerprint,
+            }
+        )
+    (root / "outcomes.json").write_text(json.dumps(outcomes))
+    return root
+
+
+def test_fiper_evaluate_replays_a_monitor_over_episodes_already_run(tmp_path, calibrated, episodes, capsys):
+    """`rstack fiper evaluate`: the metrics `rstack eval --monitor` prints, from an eval's output directories."""
+    import argparse
+    import json
+
+    from policy_runtime.fiper.artifacts import policy_identity
+    from rstack.commands import fiper
+
+    def run(argv):
+        parser = argparse.ArgumentParser(prog="rstack")
+        fiper.register(parser.add_subparsers(dest="command", required=True))
+        args = parser.parse_args(["fiper", "evaluate", *argv])
+        return args.func(args)
+
+    fp = policy_identity(calibrated.policy_dir).fingerprint
+    a = _eval_dir(tmp_path / "a", episodes[:5], fp)  # two evaluation runs: successes here, failures there
+    b = _eval_dir(tmp_path / "b", episodes[5:], fp)
+    common = ["--monitor", str(calibrated.monitor_dir), "--policy", str(calibrated.policy_dir)]
+    out = tmp_path / "out"
+    assert run(["--eval-dir", str(a), "--eval-dir", str(b), *common, "--out", str(out)]) == 0
+    result = json.loads((out / "fiper.json").read_text())
+    rows = {r["rule"]: r for r in result["overall"]}
+    assert rows["FIPER (AND)"]["n_fail"] == 3 and rows["FIPER (AND)"]["n_succ"] == 7  # the expert row is skipped
+    assert rows["FIPER (AND)"]["tpr"] == 1.0 and rows["FIPER (AND)"]["tnr"] > rows["RND only"]["tnr"]
+    assert set(result["by_scenario"]) == {"nominal", "push"}
+    assert "FIPER (AND)" in (out / "report.html").read_text()
+    assert "report:" in capsys.readouterr().out
+
+    other = _eval_dir(tmp_path / "c", episodes[:2], "sha256:" + "0" * 64)  # run by another policy
+    assert run(["--eval-dir", str(other), *common, "--out", str(tmp_path / "o2")]) == 2
+    assert "was run by another policy" in capsys.readouterr().err
+    assert run(["--eval-dir", str(tmp_path / "none"), *common, "--out", str(tmp_path / "o3")]) == 2
+    assert "outcomes.json does not exist" in capsys.readouterr().err

@@ -269,6 +269,11 @@ def run_controller(
                 mean = spec["mean"]
                 kw["controller"] = lambda _task, start: mean.controller(start)
             bar = tqdm(total=args.episodes, desc=f"{scenario}: {name}"[:36], unit="ep")
+            policy_fp = ""
+            if "policy" in spec:  # which policy made the features (`rstack fiper evaluate` checks it)
+                from policy_runtime.fiper.artifacts import policy_identity
+
+                policy_fp = policy_identity(spec["policy"]).fingerprint
 
             def progress(o: dict[str, Any]) -> None:
                 o = {**o, "controller": name, "scenario": scenario}
@@ -276,6 +281,8 @@ def run_controller(
                     o["recording"] = str(rec_dir / json.loads(o["recording"]).get("file", ""))
                 if handle is not None:
                     o["features"] = _save_features(handle, o, out_dir / "episodes" / scenario, slug)
+                if policy_fp:
+                    o["policy_fingerprint"] = policy_fp
                     if args.live_monitor:
                         o["live_alarm_s"] = handle.capture.alarm_t
                 outcomes.append(o)
@@ -303,29 +310,31 @@ def run_controller(
     return outcomes, status
 
 
-def _monitor_metrics(args: argparse.Namespace, outcomes: list[dict[str, Any]], out_dir: Path) -> dict[str, Any]:
-    """Replay the monitor over the policy episodes' features; print and return its metrics per rule."""
+def monitor_metrics(
+    monitor: str, policy: str, outcomes: list[dict[str, Any]], scenarios: list[str], out_dir: Path, who: str
+) -> dict[str, Any]:
+    """Replay the monitor over the policy episodes' features; print and return its metrics per rule.
+
+    Also writes OUT_DIR/fiper.json. `who` prefixes an error (the monitor does not load or fit the policy)."""
     from policy_runtime.fiper.artifacts import ArtifactError, load_artifacts
     from policy_runtime.fiper.evaluate import format_rules, load_episode, score_episodes, summarize
 
     try:
-        art = load_artifacts(args.monitor, args.policy)
+        art = load_artifacts(monitor, policy)
     except (ArtifactError, FileNotFoundError) as exc:
-        print(f"rstack eval: --monitor: {exc}", file=sys.stderr)
+        print(f"{who}: --monitor: {exc}", file=sys.stderr)
         return {}
     episodes = [load_episode(o["features"]) for o in outcomes if o.get("features")]
     scores = score_episodes(art, episodes)
     overall = summarize(scores)
-    by_scenario = {sc: summarize([s for s in scores if s.episode.scenario == sc]) for sc in args.scenarios}
-    print(
-        f"\nfailure monitor {args.monitor} (delta {art.delta}, window {art.window}) on {len(scores)} policy episodes:"
-    )
+    by_scenario = {sc: summarize([s for s in scores if s.episode.scenario == sc]) for sc in scenarios}
+    print(f"\nfailure monitor {monitor} (delta {art.delta}, window {art.window}) on {len(scores)} policy episodes:")
     print(format_rules(overall))
-    if len(args.scenarios) > 1:
+    if len(scenarios) > 1:
         for sc, rows in by_scenario.items():
             print(f"\n[{sc}]\n{format_rules(rows)}")
     result = {
-        "monitor": str(Path(args.monitor).resolve()),
+        "monitor": str(Path(monitor).resolve()),
         "delta": art.delta,
         "overall": [r.as_dict() for r in overall],
         "by_scenario": {sc: [r.as_dict() for r in rows] for sc, rows in by_scenario.items()},
@@ -398,7 +407,11 @@ def run(args: argparse.Namespace) -> int:
         for r in rows:
             if r["scenario"] == sc and r["policy_status"]:
                 print(f"  {r['controller']}: {format_policy_timing(r['policy_status'])}")
-    monitor = _monitor_metrics(args, all_outcomes, out_dir) if args.monitor else {}
+    monitor = (
+        monitor_metrics(args.monitor, args.policy, all_outcomes, args.scenarios, out_dir, "rstack eval")
+        if args.monitor
+        else {}
+    )
     report = write_eval_report(
         out_dir / "report.html",
         all_outcomes,

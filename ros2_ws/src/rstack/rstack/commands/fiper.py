@@ -3,7 +3,12 @@
     rstack fiper calibrate --rollouts DIR --policy BUNDLE_DIR --out DIR [--delta 0.1] [--window 10]
                            [--dataset ZARR] [--skip-failures]
     rstack fiper calibrate --from-demos K --dataset ZARR --policy BUNDLE_DIR --out DIR   (offline shadow)
+    rstack fiper evaluate --eval-dir DIR [--eval-dir DIR ...] --monitor DIR --policy BUNDLE_DIR --out DIR
     rstack fiper info MONITOR_DIR [--policy BUNDLE_DIR]
+
+`evaluate` replays a monitor over the policy episodes that `rstack eval` already ran (their OUT/outcomes.json and
+captured features), with the same metrics and HTML report as `rstack eval --monitor`: a monitor calibrated after
+an evaluation is judged on it without running the sim again.
 
 The rollouts directory format is documented in `policy_runtime.fiper.rollouts`: `train_embeddings.npz`
 (`embedding` [N, D] of the training demos; or `--dataset ZARR` to compute them with the bundle's encoder)
@@ -86,6 +91,47 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from policy_runtime.evaluation.report import write_eval_report
+    from rstack.commands.eval import monitor_metrics
+
+    try:
+        fingerprint = policy_identity(args.policy).fingerprint
+        outcomes = []
+        for d in args.eval_dir:
+            path = Path(d) / "outcomes.json"
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} does not exist (an `rstack eval --out` directory?)")
+            for o in json.loads(path.read_text()):
+                if not o.get("features"):
+                    continue  # a baseline's episode: no policy features to replay
+                if o.get("policy_fingerprint", fingerprint) != fingerprint:
+                    raise ValueError(f"{path}: episode {o.get('episode')} was run by another policy than {args.policy}")
+                outcomes.append(o)
+        if not outcomes:
+            raise ValueError(f"no policy episode with monitor features in {', '.join(args.eval_dir)}")
+    except (ArtifactError, ValueError, FileNotFoundError) as exc:
+        print(f"rstack fiper evaluate: {exc}", file=sys.stderr)
+        return 2
+    scenarios = list(dict.fromkeys(str(o.get("scenario", "")) for o in outcomes))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = monitor_metrics(args.monitor, args.policy, outcomes, scenarios, out, "rstack fiper evaluate")
+    if not metrics:
+        return 2
+    report = write_eval_report(
+        out / "report.html",
+        outcomes,
+        "rstack fiper evaluate " + " ".join(sys.argv[3:]),
+        scores=metrics["scores"],
+        rules_overall=metrics["overall"],
+        rules_by_scenario=metrics["by_scenario"],
+        monitor=args.monitor,
+    )
+    print(f"metrics: {out / 'fiper.json'}; report: {report}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     try:
         art = load_artifacts(args.monitor_dir, args.policy)
@@ -131,6 +177,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--rnd-steps", type=int, default=RNDConfig.steps, help="RND predictor training steps")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=_calibrate)
+
+    e = fsub.add_parser("evaluate", help="replay a monitor over policy episodes `rstack eval` already ran")
+    e.add_argument("--eval-dir", action="append", required=True, help="an `rstack eval --out` directory (repeat)")
+    e.add_argument("--monitor", required=True, help="monitor directory (rnd.onnx + fiper_monitor.json)")
+    e.add_argument("--policy", required=True, help="the policy bundle the episodes were run with")
+    e.add_argument("--out", required=True, help="directory for fiper.json and report.html")
+    e.set_defaults(func=_evaluate)
 
     i = fsub.add_parser("info", help="print a monitor's metadata and thresholds; check it against a policy")
     i.add_argument("monitor_dir")
