@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -58,9 +57,6 @@ def record(
     assert ok, msg
     episode_id = json.loads(msg)["id"]
     counts = stack.publish_for(duration_s, marker, **kw)
-    # DDS orders nothing across topics: the stop request can overtake the last state messages still in flight
-    # (once, 3 of 250 at 100 Hz). Let them land first, as an operator's stop comes after the data it closes.
-    time.sleep(0.3)
     ok, msg = stack.call(stop)
     assert ok, msg
     return episode_id, counts
