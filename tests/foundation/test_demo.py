@@ -72,3 +72,28 @@ def test_eval_runs_the_sim_slower_on_request_and_refuses_a_bad_factor():
             timeout=60,
         )
         assert res.returncode == 2 and "--sim-slowdown must be in [1, 20]" in res.stderr, (bad, res.stderr)
+
+
+def test_eval_passes_typed_policy_params_and_refuses_unknown_or_mistyped_ones():
+    import pytest
+
+    from rstack.commands.eval import policy_params
+
+    got = policy_params(["coherent_samples=false", "plan_switch_blend_s=0", "num_samples=16"])
+    assert got == {"coherent_samples": False, "plan_switch_blend_s": 0.0, "num_samples": 16}
+    assert isinstance(got["plan_switch_blend_s"], float)  # the node declares a double: an int 0 would not load
+    for bad, message in (
+        ("no_such_param=1", "KEY one of"),
+        ("coherent_samples", "KEY one of"),
+        ("coherent_samples=maybe", "expected bool"),
+        ("policy_dir=/tmp", "sets it itself"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            policy_params([bad])
+    res = subprocess.run(
+        [str(Path(sys.executable).parent / "rstack"), "eval", "--expert", "--policy-param", "num_samples=many"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 2 and "--policy-param num_samples: expected integer" in res.stderr, res.stderr

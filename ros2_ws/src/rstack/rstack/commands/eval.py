@@ -37,6 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--camera-size", default="", help="sim camera size WxH: use the one the policy was trained on")
     p.add_argument("--num-samples", type=int, default=8, help="B sampled chunks per planner step (policy node)")
     p.add_argument("--planner-rate", type=float, default=0.0, help="policy planner rate in Hz (0: the node's default)")
+    p.add_argument(
+        "--policy-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a policy node parameter for this evaluation (repeat), e.g. coherent_samples=false",
+    )
     p.add_argument("--out", default="runs/eval", help="directory for outcomes.json and the node logs")
     p.add_argument("--host", default="", help="loopback address for the sim server (default: random 127.x.y.z)")
     p.add_argument("--no-cameras", action="store_true", help="no camera rendering (baselines only)")
@@ -178,6 +185,29 @@ class ShadowObserver:
         self.handle.features = self.handle.capture.stop()
 
 
+EVAL_SETS = ("policy_dir", "autostart", "use_sim_time", "tactile_sensor", "features_when_disengaged")
+
+
+def policy_params(items: list[str]) -> dict[str, Any]:
+    """`--policy-param KEY=VALUE` items -> typed policy node parameters; ValueError names the bad one."""
+    import yaml
+
+    from rstack import graph
+    from rstack.params import coerce
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or key not in graph.POLICY.parameters:
+            known = ", ".join(sorted(graph.POLICY.parameters))
+            raise ValueError(f"--policy-param {item!r}: expected KEY=VALUE with KEY one of: {known}")
+        if key in EVAL_SETS:
+            raise ValueError(f"--policy-param {key}: rstack eval sets it itself")
+        out[key] = coerce(graph.POLICY.parameters[key], yaml.safe_load(text), f"--policy-param {key}")
+    return out
+
+
 def _policy_launch(policy_dir: str, args: argparse.Namespace, workdir: Path, log: Any, shadow: bool = False):
     """The policy node (waiting for /policy/start) and, with --live-monitor, the fiper node beside it."""
     from rstack import graph
@@ -191,6 +221,7 @@ def _policy_launch(policy_dir: str, args: argparse.Namespace, workdir: Path, log
         "use_sim_time": True,
         **({"planner_rate_hz": args.planner_rate} if args.planner_rate > 0 else {}),
         "features_when_disengaged": shadow,
+        **getattr(args, "policy_params", {}),
     }
     instances = [graph.NodeInstance("policy", graph.POLICY, params)]
     if args.live_monitor:
@@ -383,6 +414,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.live_monitor and not args.monitor:
         print("rstack eval: error: --live-monitor needs --monitor DIR", file=sys.stderr)
+        return 2
+    try:
+        args.policy_params = policy_params(args.policy_param)
+    except ValueError as exc:
+        print(f"rstack eval: error: {exc}", file=sys.stderr)
         return 2
     controllers = _controllers(args)
     out_dir = Path(args.out).resolve()
