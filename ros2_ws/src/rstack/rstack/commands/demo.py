@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default="", help="policy bundle (default: the bundled bundles/wipe_sim)")
     p.add_argument("--monitor", default="", help="FIPER monitor directory (default: POLICY/monitor if present)")
     p.add_argument("--episodes", type=int, default=2, help="episodes per scenario")
-    p.add_argument("--scenarios", default="nominal,push", help="comma-separated sim scenarios")
+    p.add_argument(
+        "--scenarios",
+        default="nominal,tactile_frozen",  # the policy rides out a push; a frozen touch sensor makes it fail
+        help="comma-separated sim scenarios",
+    )
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--camera-size", default="160x120", help="sim camera size the bundled policy was trained on")
     p.add_argument(
