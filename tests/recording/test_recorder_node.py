@@ -50,7 +50,7 @@ def test_recorded_session_matches_what_was_published(session: Session) -> None:
             counts = {summary.channels[cid].topic: n for cid, n in stats.items()}
         # every published message is in the file or counted as dropped, nothing else (plus the latched
         # /sim/episode replay). The session's first episode has lost 100 Hz state messages in DDS at its start
-        # (3-46 of 250 per topic, on a fresh machine, with sequence-number gaps the recorder reports as drops);
+        # (3-15 of 250 per topic, on a fresh machine, with sequence-number gaps the recorder reports as drops);
         # the later episodes lose none.
         expected = {**published, graph.SIM_EPISODE.name: 1}
         drops = entry["drops"]
