@@ -221,7 +221,7 @@ def _policy_launch(policy_dir: str, args: argparse.Namespace, workdir: Path, log
         "use_sim_time": True,
         **({"planner_rate_hz": args.planner_rate} if args.planner_rate > 0 else {}),
         "features_when_disengaged": shadow,
-        **getattr(args, "policy_params", {}),
+        **args.policy_params,
     }
     instances = [graph.NodeInstance("policy", graph.POLICY, params)]
     if args.live_monitor:
@@ -312,10 +312,10 @@ def run_controller(
                     o["recording"] = str(rec_dir / json.loads(o["recording"]).get("file", ""))
                 if handle is not None:
                     o["features"] = _save_features(handle, o, out_dir / "episodes" / scenario, slug)
-                if policy_fp:
-                    o["policy_fingerprint"] = policy_fp
                     if args.live_monitor:
                         o["live_alarm_s"] = handle.capture.alarm_t
+                if policy_fp:
+                    o["policy_fingerprint"] = policy_fp
                 outcomes.append(o)
                 ok = sum(1 for x in outcomes if x["success"])
                 bar.set_postfix(success=f"{ok}/{len(outcomes)}", last=o["kind"])
