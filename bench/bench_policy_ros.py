@@ -34,17 +34,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def probe() -> None:
-    """Subscribe to the touch topic until SIGINT; then print the transport latency (callback time - stamp) as JSON."""
+def probe(priority: int) -> None:
+    """Subscribe to the touch topic until SIGINT; then print the transport latency (callback time - stamp) as JSON.
+    With `priority` > 0 every thread of this process (the middleware's included) runs SCHED_FIFO at it."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from std_msgs.msg import Float32MultiArray
 
+    from hardware.realtime import make_threads_realtime
     from hardware.tactile.layout import stamp_from_labels
     from rstack import graph
     from rstack.dds import use_stack_dds_profile
     from rstack.ros_types import topic_qos
 
+    sys.setswitchinterval(0.0005)
+    make_threads_realtime(priority)
     use_stack_dds_profile()
     rclpy.init()
     node = rclpy.create_node("bench_touch_probe")
@@ -73,6 +77,45 @@ def probe() -> None:
         rclpy.shutdown()
 
 
+def touch_source(rate_hz: float, priority: int, dim: int) -> None:
+    """Publish touch at `rate_hz` until SIGINT, as a tactile driver process would (SCHED_FIFO `priority` for every
+    thread, the middleware's included, when > 0); then print the capture stamps sent as JSON."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from std_msgs.msg import Float32MultiArray
+
+    from hardware.realtime import make_threads_realtime
+    from hardware.tactile.layout import layout_dims
+    from rstack import graph
+    from rstack.dds import use_stack_dds_profile
+    from rstack.msg_convert import float_array_msg
+    from rstack.ros_types import topic_qos
+
+    sys.setswitchinterval(0.0005)
+    make_threads_realtime(priority)  # before rclpy: the middleware's threads inherit it
+    use_stack_dds_profile()
+    rclpy.init()
+    node = rclpy.create_node("bench_touch_source")
+    topic = graph.TACTILE_EMBEDDING
+    pub = node.create_publisher(Float32MultiArray, topic.resolve(name="tool"), topic_qos(topic))
+    sent: list[float] = []
+    zeros = np.zeros(dim)
+    period, nxt = 1.0 / rate_hz, time.monotonic()
+    try:
+        while True:
+            t = time.time()
+            pub.publish(float_array_msg(layout_dims((dim,), ("embedding",), t), zeros))
+            sent.append(t)
+            nxt += period
+            time.sleep(max(0.0, nxt - time.monotonic()))
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    print("SENT " + json.dumps(sent), flush=True)
+    node.destroy_node()
+    if rclpy.ok():
+        rclpy.shutdown()
+
+
 def run_case(
     bundle: Path,
     rate_hz: float,
@@ -88,13 +131,11 @@ def run_case(
     from geometry_msgs.msg import PoseStamped
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import Image, JointState
-    from std_msgs.msg import Float32MultiArray, String
+    from std_msgs.msg import String
 
-    from hardware.realtime import realtime_spawn
-    from hardware.tactile.layout import layout_dims
     from policy_runtime.engine.bundle import load_bundle
     from rstack import graph
-    from rstack.msg_convert import array_to_pose, float_array_msg
+    from rstack.msg_convert import array_to_pose
     from rstack.node_support import s_to_stamp, stamp_to_s
     from rstack.ros_types import topic_qos
     from tests.helpers.procs import Proc, node_proc
@@ -112,11 +153,10 @@ def run_case(
         "max_action_jump_m": 0.5,  # the benchmark bundle's weights are barely trained
     }
     proc = node_proc("policy_node", params, name="policy", tmp=workdir)
-    probe_proc = None
+    probe_proc = source = None
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("bench_policy_ros", context=ctx)
-    touch_log: list[float] = []
     targets: list[float] = []
     status: dict = {}
     node.create_subscription(
@@ -128,7 +168,6 @@ def run_case(
     cams = {c: node.create_publisher(Image, graph.CAMERA_IMAGE.resolve(name=c), 5) for c in b.cameras}
     pose_pub = node.create_publisher(PoseStamped, graph.FRANKA_EE_POSE.name, topic_qos(graph.FRANKA_EE_POSE))
     grip_pub = node.create_publisher(JointState, graph.FRANKA_GRIPPER_STATE.name, 10)
-    touch_pub = node.create_publisher(Float32MultiArray, graph.TACTILE_EMBEDDING.resolve(name="tool"), 10)
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
     spinner = threading.Thread(target=ex.spin, daemon=True)
@@ -159,22 +198,13 @@ def run_case(
         g.header.stamp = s_to_stamp(t)
         grip_pub.publish(g)
 
-    def pub_touch(t: float) -> None:
-        touch_log.append(t)
-        touch_pub.publish(float_array_msg(layout_dims((touch_dim,), ("embedding",), t), np.zeros(touch_dim)))
-
     try:
         started = proc.wait_for(r"fast path (.*)$", timeout=120)
-        probe_proc = Proc([sys.executable, __file__, "--probe"])
-        threads = [
-            threading.Thread(target=publisher, args=(1 / 15, pub_cams), daemon=True),
-            threading.Thread(target=publisher, args=(1 / 100, pub_state), daemon=True),
-            threading.Thread(target=publisher, args=(1 / rate_hz, pub_touch), daemon=True),
-        ]
-        for t in threads[:-1]:
-            t.start()
-        with realtime_spawn(priority):  # the touch source at the node's priority, as a real-time tactile driver
-            threads[-1].start()
+        probe_proc = Proc([sys.executable, __file__, "--probe", str(priority)])
+        for period, fn in ((1 / 15, pub_cams), (1 / 100, pub_state)):
+            threading.Thread(target=publisher, args=(period, fn), daemon=True).start()
+        # The touch source is its own process, as the tactile node is, at the node's priority.
+        source = Proc([sys.executable, __file__, "--touch-source", f"{rate_hz},{priority},{touch_dim}"])
         deadline = time.monotonic() + 60
         while len(targets) < 10 and time.monotonic() < deadline:  # planning started, targets flowing
             time.sleep(0.05)
@@ -183,11 +213,14 @@ def run_case(
         n0 = len(targets)
         time.sleep(seconds)
         stamps = np.asarray(targets[n0:])
-        touches = np.asarray(touch_log)
+        time.sleep(1.2)  # one more status message, with touch still flowing (stale touch would be held anyway)
+        frozen_status = dict(status)
+        source.signal(signal.SIGINT)
+        touches = np.asarray(json.loads(source.wait_for(r"^SENT (.*)$", timeout=30).group(1)))
         idx = np.searchsorted(touches, stamps, side="right") - 1
         ok = idx >= 0
         lat_ms = (stamps[ok] - touches[idx[ok]]) * 1e3
-        time.sleep(1.2)  # one more status message
+        status = frozen_status
         probe_proc.signal(signal.SIGINT)
         m = probe_proc.wait_for(r"^PROBE ", timeout=30)
         transport = json.loads(m.string[len("PROBE ") :])
@@ -205,6 +238,8 @@ def run_case(
             "planner_steps": int(status.get("planner_step", 0)),
             "used_touch_p50_ms": float(status.get("touch_to_target_ms_p50", float("nan"))),
             "used_touch_p99_ms": float(status.get("touch_to_target_ms_p99", float("nan"))),
+            "arrival_p50_ms": float(status.get("touch_arrival_ms_p50", float("nan"))),
+            "arrival_p99_ms": float(status.get("touch_arrival_ms_p99", float("nan"))),
             "ticks_on_touch": float(status.get("fast_ticks_on_touch", 0)) / max(1, int(status.get("fast_ticks", 1))),
             "transport_p50_ms": float(transport.get("p50", float("nan"))),
             "transport_p99_ms": float(transport.get("p99", float("nan"))),
@@ -215,8 +250,9 @@ def run_case(
         node.destroy_node()
         rclpy.shutdown(context=ctx)
         proc.stop()
-        if probe_proc is not None:
-            probe_proc.stop()
+        for p in (probe_proc, source):
+            if p is not None:
+                p.stop()
 
 
 def main() -> None:
@@ -233,10 +269,15 @@ def main() -> None:
         default="0,40",
         help="the policy node's fast_path_priority values to run side by side (0: time-shared, N: SCHED_FIFO N)",
     )
-    ap.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)  # internal: the transport probe
+    ap.add_argument("--probe", type=int, default=-1, help=argparse.SUPPRESS)  # internal: the transport probe
+    ap.add_argument("--touch-source", default="", help=argparse.SUPPRESS)  # internal: RATE,PRIORITY,DIM
     args = ap.parse_args()
-    if args.probe:
-        probe()
+    if args.probe >= 0:
+        probe(args.probe)
+        return
+    if args.touch_source:
+        rate, prio, dim = args.touch_source.split(",")
+        touch_source(float(rate), int(prio), int(dim))
         return
     from rstack.dds import use_stack_dds_profile
 
@@ -261,8 +302,9 @@ def main() -> None:
                         rows.append(r)
                         print(json.dumps(r), flush=True)
     head = ("control", "ticks", "planner", "fast path", "targets", "touch used->target p50", "p99", "in-node p99",
-            "jitter p99", "on touch", "transport p50", "p99")  # fmt: skip
-    print("\n{:>8s} {:>11s} {:>12s} {:>28s} {:>8s} {:>23s} {:>8s} {:>12s} {:>11s} {:>9s} {:>14s} {:>8s}".format(*head))
+            "jitter p99", "on touch", "transport p50", "p99", "arrival p99")  # fmt: skip
+    widths = (8, 11, 12, 28, 8, 23, 8, 12, 11, 9, 14, 8, 12)
+    print("\n" + " ".join(f"{h:>{w}s}" for h, w in zip(head, widths, strict=True)))
     for r in rows:
         mode = "on touch" if r["tick_on_touch"] else "timer only"
         where = "own process" if r["planner_process"] else "thread"
@@ -270,7 +312,8 @@ def main() -> None:
             f"{r['rate_hz']:6.0f}Hz {mode:>11s} {where:>12s} {r['fast_path']:>28s} {r['targets']:8d} "
             f"{r['used_touch_p50_ms']:20.2f} ms "
             f"{r['used_touch_p99_ms']:5.2f} ms {r['in_node_p99_ms']:9.2f} ms {r['jitter_p99_ms']:8.2f} ms "
-            f"{r['ticks_on_touch']:9.0%} {r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms"
+            f"{r['ticks_on_touch']:9.0%} {r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms "
+            f"{r['arrival_p99_ms']:9.2f} ms"
         )
 
 

@@ -10,8 +10,9 @@ Two users:
 - The policy's fast path (touch in -> target out). The policy node makes all its threads real-time once rclpy
   and DDS have started theirs (`make_threads_realtime`: DDS's receive threads, the executor), before it starts
   the fast head, which inherits it; bulk work (the planner thread or process) drops back first
-  (`drop_realtime`). The whole process, not one thread: a time-shared thread holding the GIL would stall the
-  real-time ones behind it.
+  (`drop_realtime`), and the thread that only waits on a planner process steps one priority below
+  (`step_below_realtime`). The whole process, not one thread: a time-shared thread holding the GIL would stall
+  the real-time ones behind it.
 
 Priorities: the arm's control thread 80 > the policy's fast path 40 > everything else (time-shared).
 """
@@ -74,6 +75,20 @@ def drop_realtime() -> None:
     """Make the calling thread time-shared (SCHED_OTHER) again, e.g. a planner started by a real-time thread."""
     if hasattr(os, "sched_getscheduler") and os.sched_getscheduler(0) != os.SCHED_OTHER:
         os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def step_below_realtime() -> None:
+    """A SCHED_FIFO thread at priority p moves to p - 1 (at p = 1: time-shared): for light coordination work in a
+    real-time process, e.g. the thread that waits on a planner process. It holds the GIL in short bursts, so it
+    must not be descheduled while holding it (a time-shared thread is, behind bulk work, for a whole time slice,
+    and every real-time thread of the process then waits for the GIL), yet the fast path preempts it."""
+    if not hasattr(os, "sched_getscheduler") or os.sched_getscheduler(0) != os.SCHED_FIFO:
+        return
+    p = os.sched_getparam(0).sched_priority
+    if p <= 1:
+        drop_realtime()
+    else:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(p - 1))
 
 
 def current_scheduling() -> str:

@@ -13,14 +13,24 @@ from collections.abc import Callable
 
 import numpy as np
 
-from hardware.realtime import drop_realtime
+from hardware.realtime import drop_realtime, step_below_realtime
 from hardware.timing import CycleTimer
 from policy_runtime.runtime.plan import Plan, PlanSlot
 from policy_runtime.runtime.reactive import ReactiveRuntime, TickResult
 
 
 class PlannerLoop(threading.Thread):
-    """Calls `plan_fn` at `rate_hz`; a Plan is posted, a str is a reason to hold, an exception is counted."""
+    """Calls `plan_fn` at `rate_hz`; a Plan is posted, a str is a reason to hold, an exception is counted.
+
+    `bulk`: `plan_fn` runs the networks in this thread, which then drops real-time scheduling. Otherwise (the
+    networks run in a child process) this thread only assembles observations and waits: it stays real-time one
+    priority below the thread that started it, so it is never descheduled while holding the GIL.
+
+    `pace_clock`: the clock the rate is kept in (default: monotonic). The policy runner gives the node's clock, so
+    in sim the planner steps at `rate_hz` of sim time whatever the sim's speed on this machine: the steps per
+    episode, and so the failure monitor's windows, do not depend on the machine's load. It is polled every 10 ms
+    at most while the wait runs, and a wait never exceeds one period (a clock that jumps back cannot stall it).
+    """
 
     def __init__(
         self,
@@ -28,20 +38,29 @@ class PlannerLoop(threading.Thread):
         slot: PlanSlot,
         rate_hz: float,
         clock: Callable[[], float] = time.monotonic,
+        bulk: bool = True,
+        pace_clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(name="planner", daemon=True)
+        self.bulk = bulk
         self.plan_fn = plan_fn
         self.slot = slot
-        self.timer = CycleTimer(rate_hz)
-        self.clock = clock
         self._halt = threading.Event()
+        if pace_clock is None:
+            self.timer = CycleTimer(rate_hz, sleep=self._halt.wait)
+        else:
+            self.timer = CycleTimer(rate_hz, clock=pace_clock, sleep=self._sleep_on(pace_clock))
+        self.clock = clock
         self.last_reason = "starting"
         self.errors = 0
         self.last_error = ""
         self.latencies_s: deque[float] = deque(maxlen=1000)
 
     def run(self) -> None:
-        drop_realtime()  # bulk work: never ahead of the fast loop, even when started by a real-time thread
+        if self.bulk:
+            drop_realtime()  # bulk work: never ahead of the fast loop, even when started by a real-time thread
+        else:
+            step_below_realtime()
         while not self._halt.is_set():
             t0 = self.clock()
             with self.timer.section("plan"):
@@ -58,6 +77,17 @@ class PlannerLoop(threading.Thread):
             else:
                 self.last_reason = out
             self.timer.wait()
+
+    def _sleep_on(self, clock: Callable[[], float]) -> Callable[[float], None]:
+        def sleep(seconds: float) -> None:
+            end = clock() + min(seconds, self.timer.period_s)
+            while not self._halt.is_set():
+                left = end - clock()
+                if left <= 0:
+                    return
+                self._halt.wait(min(left, 0.01))
+
+        return sleep
 
     def stop(self) -> None:
         self._halt.set()
@@ -98,6 +128,8 @@ class FastLoop(threading.Thread):
         self.grace_s = grace * self.period_s
         self._halt = threading.Event()
         self._wake = threading.Event()
+        self._spin_once: Callable[[float], None] | None = None
+        self._interrupt: Callable[[], None] = lambda: None
         self._next: float | None = None
         self.triggered = 0
         self.ticks = 0
@@ -108,6 +140,24 @@ class FastLoop(threading.Thread):
 
     def trigger(self) -> None:
         self._wake.set()
+
+    def serve_while_waiting(self, spin_once: Callable[[float], None], interrupt: Callable[[], None]) -> None:
+        """Receive messages in this thread between ticks (call before `start`).
+
+        `spin_once(timeout_s)` handles at most one incoming message (e.g. a ROS executor with the touch subscription
+        alone) or returns after the timeout; `interrupt()` ends such a wait early. A touch handled there triggers its
+        tick right here, with no hand-off to another thread and no queue behind other callbacks. Triggers from
+        other threads still work, but wait for the message source's next wake-up.
+        """
+        self._spin_once = spin_once
+        self._interrupt = interrupt
+
+    def _wait_wake(self, timeout: float) -> bool:
+        if self._spin_once is None:
+            return self._wake.wait(timeout)
+        if not self._wake.is_set():
+            self._spin_once(timeout)
+        return self._wake.is_set()
 
     def _wait_next(self, last_tick: float, after_trigger: bool) -> bool:
         """Sleep until the next period boundary (plus the grace after a triggered tick), or until a trigger (at
@@ -121,7 +171,7 @@ class FastLoop(threading.Thread):
             if now >= deadline:
                 self._next = deadline  # a full period to the next tick, not period - grace
                 return False
-            if self._wake.wait(deadline - now):
+            if self._wait_wake(deadline - now):
                 self._wake.clear()
                 if self._halt.is_set():  # `stop` wakes the loop too: not a touch
                     return False
@@ -153,6 +203,7 @@ class FastLoop(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self._wake.set()
+        self._interrupt()
 
     def jitter_ms(self) -> np.ndarray:
         """|actual tick interval - period| in ms, over the recorded wakeups."""

@@ -146,7 +146,10 @@ class PolicyRunner:
         self._engaged_at = float("-inf")
         self._last_sent_t = float("-inf")
         self.touch_to_target_ms: deque[float] = deque(maxlen=5000)
-        self.planner = PlannerLoop(self.plan_once, self.slot, config.planner_rate_hz)
+        self.touch_arrival_ms: deque[float] = deque(maxlen=5000)  # capture stamp -> handed to push_touch
+        self.planner = PlannerLoop(
+            self.plan_once, self.slot, config.planner_rate_hz, bulk=not config.planner_process, pace_clock=clock
+        )
         self.fast = FastLoop(
             self.runtime, config.control_rate_hz, self._send, self._hold, now=clock, measured_xyz=lambda: self._tcp_xyz
         )
@@ -177,6 +180,7 @@ class PolicyRunner:
         if features.shape != (self.touch_dim,):
             raise ValueError(f"touch features must have shape ({self.touch_dim},), got {features.shape}")
         if self._finite(TOUCH, features):
+            self.touch_arrival_ms.append((self.clock() - stamp_s) * 1e3)
             self.sync.push(TOUCH, stamp_s, features)
             self.touch.push(stamp_s, features)
             if self.config.tick_on_touch:
@@ -284,6 +288,7 @@ class PolicyRunner:
         lat = np.asarray(self.planner.latencies_s) * 1e3
         path = np.asarray(self.fast.path_ms)
         t2t = np.asarray(self.touch_to_target_ms)
+        arrival = np.asarray(self.touch_arrival_ms)
         with self._lock:
             holds = dict(self.holds)
         return {
@@ -299,6 +304,8 @@ class PolicyRunner:
             "fast_ticks": self.fast.ticks,
             "touch_to_target_ms_p50": float(np.percentile(t2t, 50)) if t2t.size else float("nan"),
             "touch_to_target_ms_p99": float(np.percentile(t2t, 99)) if t2t.size else float("nan"),
+            "touch_arrival_ms_p50": float(np.percentile(arrival, 50)) if arrival.size else float("nan"),
+            "touch_arrival_ms_p99": float(np.percentile(arrival, 99)) if arrival.size else float("nan"),
             "guard_rejections": sum(self.guard.rejections.values()),
             "held_ticks": ", ".join(f"{k} {n}" for k, n in sorted(holds.items(), key=lambda kv: -kv[1])),
             "plan_switches_blended": self.runtime.switches_blended,

@@ -1,4 +1,5 @@
-"""Real-time scheduling: threads started by a SCHED_FIFO thread inherit it; bulk work drops it again."""
+"""Real-time scheduling: threads started by a SCHED_FIFO thread inherit it; bulk work drops it again; a waiting
+thread steps one priority below."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_priority_zero_asks_for_nothing() -> None:
 
 _THREADS = """
 import json, os, threading, time
-from hardware.realtime import current_scheduling, drop_realtime, make_threads_realtime
+from hardware.realtime import current_scheduling, drop_realtime, make_threads_realtime, step_below_realtime
 
 def policy_of(tid):
     return os.sched_getscheduler(tid), os.sched_getparam(tid).sched_priority
@@ -66,9 +67,13 @@ def bulk():
     started.append(current_scheduling())
     drop_realtime()
     started.append(current_scheduling())
-b = threading.Thread(target=bulk)
-b.start()
-b.join()
+def waiter():
+    step_below_realtime()
+    started.append(current_scheduling())
+for fn in (bulk, waiter):
+    b = threading.Thread(target=fn)
+    b.start()
+    b.join()
 print(json.dumps({"line": line, "main": current_scheduling(), "other": policy_of(ready[0]), "started": started}))
 """
 
@@ -80,7 +85,8 @@ def test_make_threads_realtime_raises_every_thread_and_bulk_work_drops_it() -> N
     r = json.loads(out.stdout)
     if r["line"].startswith("SCHED_FIFO 20"):
         assert r["main"] == "SCHED_FIFO 20" and r["other"] == [os.SCHED_FIFO, 20]  # a thread already running too
-        assert r["started"] == ["SCHED_FIFO 20", "SCHED_OTHER"]  # a new thread inherits; bulk work drops it
+        # A new thread inherits; bulk work drops it; a thread that only waits on other work steps one below.
+        assert r["started"] == ["SCHED_FIFO 20", "SCHED_OTHER", "SCHED_FIFO 19"]
     else:  # refused: it says why, and nothing changed
         assert "refused" in r["line"] and r["main"] == "SCHED_OTHER" and r["started"][0] == "SCHED_OTHER"
 

@@ -30,16 +30,21 @@ POSE = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
 SCHED_OTHER, SCHED_FIFO = 0, 1  # as /proc/<pid>/task/<tid>/stat reports them
 
 
-def _thread_policies(pid: int) -> list[int]:
-    """The scheduling policy of each thread of process `pid` (field 41 of its stat line)."""
+def _thread_scheduling(pid: int) -> list[tuple[int, int]]:
+    """(policy, real-time priority) of each thread of process `pid` (fields 41 and 40 of its stat line)."""
     out = []
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-        out.append(int(stat.rsplit(")", 1)[1].split()[38]))
+        fields = stat.rsplit(")", 1)[1].split()
+        out.append((int(fields[38]), int(fields[37])))
     return out
+
+
+def _thread_policies(pid: int) -> list[int]:
+    return [policy for policy, _prio in _thread_scheduling(pid)]
 
 
 def _children(pid: int) -> list[int]:
@@ -139,11 +144,13 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         steps = sorted(set(embs) & set(chunks))
         assert steps, "no planner step published both its embedding and its chunks"
         assert chunks[steps[-1]].shape == (4, bundle.shapes["horizon"], 3)
-        # The fast path runs real-time where the machine allows it; the planner (its process) never does.
+        # The fast path runs real-time where the machine allows it; the planner process never does. The thread that
+        # waits on that process stays real-time one priority below (never descheduled while it holds the GIL).
         if realtime_available(40):
             assert "fast path SCHED_FIFO 40" in node.output, node.output
-            policies = _thread_policies(node.p.pid)
-            assert policies.count(SCHED_FIFO) >= 2 and SCHED_OTHER in policies, policies  # the planner loop
+            sched = _thread_scheduling(node.p.pid)
+            assert {policy for policy, _ in sched} == {SCHED_FIFO}, sched
+            assert sorted({prio for _, prio in sched}) == [39, 40], sched
             planner = [c for c in _children(node.p.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
             assert planner and all(set(_thread_policies(c)) == {SCHED_OTHER} for c in planner)
         # The planner process takes the frames off the wire itself, and says at what rate they arrive.

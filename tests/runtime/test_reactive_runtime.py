@@ -298,3 +298,39 @@ def test_a_touch_trigger_runs_the_next_tick_at_once_and_rephases_the_schedule():
         loop.stop()
         loop.join(2)
     assert loop.triggered == 3
+
+
+def test_the_planner_keeps_its_rate_in_the_clock_it_is_given_and_stops_while_that_clock_is_paused():
+    """In sim the planner is paced by sim time: a sim at half speed gets half the planner steps per wall second
+    (the same per sim second); a paused sim clock gets none, and stop() still ends the loop at once."""
+    t0 = time.monotonic()
+    paused = threading.Event()
+    frozen_at: list[float] = []
+
+    def half_speed() -> float:
+        if paused.is_set():
+            return frozen_at[0]
+        return 0.5 * (time.monotonic() - t0)
+
+    stamps: list[float] = []
+
+    def plan() -> str:
+        stamps.append(half_speed())
+        return "observing"
+
+    loop = PlannerLoop(plan, PlanSlot(), rate_hz=10.0, pace_clock=half_speed)
+    loop.start()
+    time.sleep(2.0)
+    frozen_at.append(half_speed())
+    paused.set()
+    n_running = len(stamps)
+    time.sleep(0.5)
+    n_paused = len(stamps) - n_running
+    t_stop = time.monotonic()
+    loop.stop()
+    loop.join(2)
+    assert not loop.is_alive() and time.monotonic() - t_stop < 0.5
+    # 2 wall s = 1 sim s = 10 steps at 10 Hz of sim time (20 if it kept wall time); a loaded machine may lose some.
+    assert 5 <= n_running <= 12, stamps
+    assert np.median(np.diff(stamps)) == pytest.approx(0.1, abs=0.02)
+    assert n_paused <= 1

@@ -387,7 +387,7 @@ POLICY = NodeKind(
         "policy_dir": "",
         "autostart": True,  # False: wait for /policy/start (evaluation, supervised runs)
         "control_rate_hz": 24.0,
-        "planner_rate_hz": 6.0,
+        "planner_rate_hz": 6.0,  # in the node's time: sim time in sim, so steps per episode do not vary with load
         "streaming": False,
         "num_samples": 16,
         "planner_process": True,  # the planner's graphs in a child process: no GIL contention with the fast head

@@ -61,9 +61,17 @@ class GraphNode(Node):
         return self.create_publisher(topic_class(topic), topic.resolve(**fmt), topic_qos(topic))
 
     def graph_subscription(
-        self, topic: graph.Topic, callback: Callable[[Any], None], stale_after_s: float = 0.5, **fmt: str
+        self,
+        topic: graph.Topic,
+        callback: Callable[[Any], None],
+        stale_after_s: float = 0.5,
+        on: Node | None = None,
+        **fmt: str,
     ):
-        """Subscribe with the graph's type and QoS; rate and staleness go to /diagnostics."""
+        """Subscribe with the graph's type and QoS; rate and staleness go to /diagnostics.
+
+        `on`: create the subscription on that node instead (one spun by another executor, e.g. a real-time thread's);
+        its rate and staleness are still reported by this one."""
         name = topic.resolve(**fmt)
         stats = StreamStats(name, stale_after_s=stale_after_s)
         self._streams[name] = stats
@@ -76,7 +84,7 @@ class GraphNode(Node):
                 stats.tick()
             callback(msg)
 
-        return self.create_subscription(topic_class(topic), name, _cb, topic_qos(topic))
+        return (on or self).create_subscription(topic_class(topic), name, _cb, topic_qos(topic))
 
     def graph_service(self, service: graph.Service, callback: Callable[[Any, Any], Any], **fmt: str):
         return self.create_service(message_class(service.srv_type), service.resolve(**fmt), callback)
