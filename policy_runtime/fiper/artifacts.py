@@ -5,7 +5,8 @@ A monitor directory holds:
 - `fiper_monitor.json`: schema name and version, the policy's identity (fingerprint and embedding
   dim), the RND file's sha256 and config, the ACE grid (cell fraction, calibration range, cell size,
   number of samples B and horizon H it was calibrated with), the calibration settings (M, delta,
-  window) and the thresholds (constant, time-varying, and the per-rollout maxima they came from).
+  window) and the thresholds (constant, time-varying, the band when calibrated with one, and the per-rollout
+  maxima they came from).
 
 Policy identity: the fingerprint of a policy bundle directory is the sha256 over the relative paths and
 contents of every `*.onnx` / `*.onnx.data` file in it (recursively; the graphs carry the weights and
@@ -53,23 +54,37 @@ class IndicatorThresholds:
     constant: float
     time_varying: tuple[float, ...] = ()
     rollout_maxima: tuple[float, ...] = ()
+    band: tuple[float, ...] = ()  # calibrated with the band option: used instead of the constant threshold
 
     def at(self, step: int, time_varying: bool) -> float:
-        """Threshold at a 0-based step; past the time-varying horizon, the constant one."""
+        """Threshold at a 0-based step: per-step when `time_varying` (past its horizon, the default); by default the
+        band when calibrated with one (past its horizon, its last value), else the constant threshold."""
         if time_varying and 0 <= step < len(self.time_varying):
             return self.time_varying[step]
+        if self.band:
+            return self.band[min(max(step, 0), len(self.band) - 1)]
         return self.constant
+
+    def describe(self) -> str:
+        """The default threshold in a few characters: '0.82', or 'band 0.25..2.34' over the steps."""
+        return f"band {min(self.band):.4g}..{max(self.band):.4g}" if self.band else f"{self.constant:.4g}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "constant": self.constant,
             "time_varying": list(self.time_varying),
             "rollout_maxima": list(self.rollout_maxima),
+            "band": list(self.band),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IndicatorThresholds:
-        return cls(float(d["constant"]), tuple(map(float, d["time_varying"])), tuple(map(float, d["rollout_maxima"])))
+        return cls(
+            float(d["constant"]),
+            tuple(map(float, d["time_varying"])),
+            tuple(map(float, d["rollout_maxima"])),
+            tuple(map(float, d.get("band", ()))),
+        )
 
 
 @dataclass(frozen=True)
@@ -233,7 +248,7 @@ def load_artifacts(monitor_dir: str | Path, policy_dir: str | Path | None = None
             raise
         raise ArtifactError(f"{meta_path} is missing or has a malformed field: {exc!r}") from exc
     for name, t in (("rnd", art.rnd), ("ace", art.ace)):
-        vals = (t.constant, *t.time_varying)
+        vals = (t.constant, *t.time_varying, *t.band)
         if not all(np.isfinite(vals)):
             raise ArtifactError(f"{meta_path}: the {name} thresholds contain non-finite values")
     if not art.rnd_path.is_file():

@@ -27,7 +27,14 @@ from policy_runtime.fiper.artifacts import (
     load_artifacts,
     save_artifacts,
 )
-from policy_runtime.fiper.conformal import check_delta, conformal_rank, constant_threshold, rollout_maxima
+from policy_runtime.fiper.conformal import (
+    BAND_DILATE,
+    band_thresholds,
+    check_delta,
+    conformal_rank,
+    constant_threshold,
+    rollout_maxima,
+)
 from policy_runtime.fiper.conformal import time_varying_thresholds as tv_thresholds
 from policy_runtime.fiper.rnd import RNDConfig, RNDOnnxScorer, check_embeddings, export_rnd_onnx, train_rnd
 from policy_runtime.fiper.rollouts import CalibrationRollout, check_consistent
@@ -35,14 +42,18 @@ from policy_runtime.fiper.window import check_window, windowed_sums
 
 DEFAULT_DELTA = 0.1
 DEFAULT_WINDOW = 10
+THRESHOLD_KINDS = ("constant", "band")
 
 
-def _thresholds(series: list[np.ndarray], window: int, delta: float) -> IndicatorThresholds:
+def _thresholds(
+    series: list[np.ndarray], window: int, delta: float, kind: str = "constant", dilate: int = BAND_DILATE
+) -> IndicatorThresholds:
     windowed = [windowed_sums(s, window) for s in series]
     return IndicatorThresholds(
         constant=constant_threshold(windowed, delta),
         time_varying=tuple(float(x) for x in tv_thresholds(windowed, delta)),
         rollout_maxima=tuple(float(x) for x in rollout_maxima(windowed)),
+        band=tuple(float(x) for x in band_thresholds(windowed, delta, dilate)) if kind == "band" else (),
     )
 
 
@@ -61,9 +72,15 @@ def calibrate_monitor(
     cell_fraction: float | str = DEFAULT_CELL_FRACTION,
     rnd_config: RNDConfig | None = None,
     log: Callable[[str], None] | None = None,
+    thresholds: str = "constant",
+    band_dilate: int = BAND_DILATE,
 ) -> MonitorArtifacts:
-    """Train, calibrate and write the monitor artifacts to `out_dir`; returns them (as loaded back)."""
+    """Train, calibrate and write the monitor artifacts to `out_dir`; returns them (as loaded back).
+
+    `thresholds`: "constant" (FIPER's default) or "band" (a functional conformal band, see `conformal`)."""
     log = log or (lambda _msg: None)
+    if thresholds not in THRESHOLD_KINDS:
+        raise ValueError(f"thresholds must be one of {', '.join(THRESHOLD_KINDS)}, got {thresholds!r}")
     check_delta(delta)
     window = check_window(window)
     if not rollouts:
@@ -107,12 +124,12 @@ def calibrate_monitor(
             ace_cell_size=tuple(float(x) for x in cell),  # type: ignore[arg-type]
             ace_num_samples=b,
             ace_horizon=h,
-            rnd=_thresholds(rnd_series, window, delta),
-            ace=_thresholds(ace, window, delta),
+            rnd=_thresholds(rnd_series, window, delta, thresholds, band_dilate),
+            ace=_thresholds(ace, window, delta, thresholds, band_dilate),
             rnd_config=config.as_dict(),
             num_train_embeddings=int(train.shape[0]),
         )
         save_artifacts(art, out, onnx_path)
     saved = load_artifacts(out)
-    log(f"thresholds: rnd {saved.rnd.constant:.4g}, ace {saved.ace.constant:.4g} -> {out}")
+    log(f"thresholds: rnd {saved.rnd.describe()}, ace {saved.ace.describe()} -> {out}")
     return saved

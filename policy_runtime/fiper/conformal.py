@@ -12,6 +12,16 @@ refused (never silently replaced by the maximum, which would promise a guarantee
 Time-varying option: one such quantile per step t over the rollouts that reach step t. It bounds the
 false-alarm probability at each step, not over the whole rollout (no union bound is applied); past the
 last step with enough rollouts the monitor falls back to the constant threshold.
+
+Band option (a functional conformal band, the scale form of FAIL-Detect's time-varying CP band): a modulation
+m(t), the mean windowed score of the calibration rollouts at step t, gives each rollout one score, the maximum
+over its steps of s(t) / m(t); the threshold at step t is tau * m(t) with tau the conformal quantile of those
+maxima. Like the constant threshold it bounds the probability that a new success *ever* exceeds it by delta
+(each calibration rollout is scored against the modulation of the other M - 1, as a new one will be against
+all M: a small M cannot spare a split),
+but it follows the score's typical course through a rollout: a score that is high in every success at the
+start (the action entropy while the policy approaches, with several equally good ways in) no longer sets the
+threshold for the rest of the rollout. Past the last step with enough rollouts m holds its last value.
 """
 
 from __future__ import annotations
@@ -91,3 +101,54 @@ def time_varying_thresholds(windowed: Sequence[np.ndarray], delta: float) -> np.
             break
         out.append(conformal_quantile(at_t, delta))
     return np.asarray(out)
+
+
+BAND_MIN_ROLLOUTS = 3  # the band's modulation needs at least this many rollouts still running at a step
+BAND_FLOOR = 0.1  # ... and is at least this fraction of the score's mean over all steps (no collapse to ~0)
+BAND_DILATE = 5  # steps of room for a rollout a little ahead of or behind the calibration rollouts (< 1 s at 6 Hz)
+
+
+def band_modulation(
+    windowed: Sequence[np.ndarray], min_rollouts: int = BAND_MIN_ROLLOUTS, floor: float = BAND_FLOOR, dilate: int = 0
+) -> np.ndarray:
+    """m(t) [T']: the mean windowed score of the rollouts still running at step t (while at least `min_rollouts`
+    are), its maximum over steps t - `dilate` .. t + `dilate` (room for rollouts a little ahead or behind), and
+    at least `floor` x the mean over all steps of all rollouts."""
+    series = [np.asarray(s, dtype=np.float64) for s in windowed]
+    if not series or any(s.size == 0 for s in series):
+        raise ValueError("the band needs calibration rollouts with at least one step each")
+    m: list[float] = []
+    for t in range(max(s.size for s in series)):
+        at_t = [s[t] for s in series if s.size > t]
+        if len(at_t) < min(min_rollouts, len(series)):
+            break
+        m.append(float(np.mean(at_t)))
+    mod = np.asarray(m)
+    if dilate > 0:
+        mod = np.array([mod[max(0, t - dilate) : t + dilate + 1].max() for t in range(mod.size)])
+    low = floor * float(np.mean(np.concatenate(series)))
+    if not low > 0:
+        raise ValueError("the band needs calibration scores that are not all zero")
+    return np.maximum(mod, low)
+
+
+def hold_last(values: np.ndarray, n: int) -> np.ndarray:
+    """`values` over n steps: cut, or extended with its last value."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.concatenate([v, np.full(max(0, n - v.size), v[-1])])[:n]
+
+
+def band_thresholds(windowed: Sequence[np.ndarray], delta: float, dilate: int = BAND_DILATE) -> np.ndarray:
+    """Per-step band thresholds tau * m(t) [T'] (see the module docstring); past T' the band holds its last value."""
+    check_delta(delta)
+    series = [np.asarray(s, dtype=np.float64) for s in windowed]
+    mod = band_modulation(series, dilate=dilate)
+    if len(series) < 2:
+        raise ValueError("the band needs at least two calibration rollouts")
+    # Each rollout is scored against the modulation of the others (leave-one-out), as a new rollout will be: one
+    # scored against a modulation it helped make looks more typical than it is, and tau comes out too small.
+    ratios = []
+    for i, s in enumerate(series):
+        loo = band_modulation(series[:i] + series[i + 1 :], dilate=dilate)
+        ratios.append(float(np.max(s / hold_last(loo, s.size))))
+    return conformal_quantile(ratios, delta) * mod

@@ -14,10 +14,11 @@ from policy_runtime.fiper.artifacts import (
     policy_identity,
     save_artifacts,
 )
-from policy_runtime.fiper.calibrate import calibrate_monitor
-from policy_runtime.fiper.conformal import conformal_rank
-from policy_runtime.fiper.rollouts import load_rollouts, load_train_embeddings, save_rollout
-from tests.fiper.conftest import DELTA, WINDOW, M
+from policy_runtime.fiper.calibrate import ace_series, calibrate_monitor
+from policy_runtime.fiper.conformal import band_thresholds, conformal_rank
+from policy_runtime.fiper.rollouts import TRAIN_EMBEDDINGS_FILE, load_rollouts, load_train_embeddings, save_rollout
+from policy_runtime.fiper.window import windowed_sums
+from tests.fiper.conftest import DELTA, SMALL_RND, WINDOW, M
 from tests.fiper.synthetic import B, D, H, in_dist_embeddings, rollout, write_policy_bundle
 
 
@@ -100,7 +101,7 @@ def test_corrupt_or_edited_artifacts_are_refused(calibrated, tmp_path):
 
 
 def test_calibration_refuses_bad_input_before_training(calibrated, tmp_path):
-    train = load_train_embeddings(calibrated.rollouts_dir / "train_embeddings.npz")
+    train = load_train_embeddings(calibrated.rollouts_dir / TRAIN_EMBEDDINGS_FILE)
     rollouts = load_rollouts(calibrated.rollouts_dir)
     ident = policy_identity(calibrated.policy_dir)
     with pytest.raises(ValueError, match=r"10 calibration rollouts cannot .* delta=0.05"):
@@ -126,3 +127,28 @@ def test_rollout_format_errors_name_the_file(tmp_path):
     np.savez(tmp_path / "d.npz", embedding=in_dist_embeddings(3, rng))
     with pytest.raises(ValueError, match=r"d.npz lacks \['chunks'\]"):
         load_rollouts(tmp_path)
+
+
+def test_a_band_calibration_is_saved_and_becomes_the_default_threshold(calibrated, tmp_path):
+    rollouts = load_rollouts(calibrated.rollouts_dir)
+    art = calibrate_monitor(
+        load_train_embeddings(calibrated.rollouts_dir / TRAIN_EMBEDDINGS_FILE),
+        rollouts,
+        policy_identity(calibrated.policy_dir),
+        tmp_path / "band",
+        delta=DELTA,
+        window=WINDOW,
+        rnd_config=SMALL_RND,
+        thresholds="band",
+    )
+    assert load_artifacts(tmp_path / "band") == art
+    ace = [windowed_sums(ace_series(r.chunks, np.asarray(art.ace_cell_size)), WINDOW) for r in rollouts]
+    np.testing.assert_allclose(art.ace.band, band_thresholds(ace, DELTA))
+    n = len(art.ace.band)
+    assert [art.ace.at(i, False) for i in (0, n - 1, n + 5)] == [art.ace.band[0], art.ace.band[-1], art.ace.band[-1]]
+    assert art.ace.at(0, True) == art.ace.time_varying[0]  # per-step thresholds still override on request
+    assert not calibrated.artifacts.ace.band  # a constant calibration has no band: at() gives the constant
+    assert calibrated.artifacts.ace.at(3, False) == calibrated.artifacts.ace.constant
+    with pytest.raises(ValueError, match="thresholds must be one of constant, band"):
+        calibrate_monitor(np.zeros((4, D)), rollouts, policy_identity(calibrated.policy_dir), tmp_path / "x",
+                          thresholds="bands")  # fmt: skip

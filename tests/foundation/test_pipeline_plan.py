@@ -9,8 +9,8 @@ from rstack.commands.pipeline import run, stages
 
 def _args(tmp_path, **kw):
     base = dict(out=str(tmp_path), demos=3, camera_size="160x120", train_config="", calibration_rollouts=10,
-                delta=0.1, eval_episodes=4, scenarios="nominal,push", seed=7, dry_run=True,
-                shadow_calibration=False)  # fmt: skip
+                delta=0.1, window=30, thresholds="band", eval_episodes=4, scenarios="nominal,push", seed=7,
+                dry_run=True, shadow_calibration=False)  # fmt: skip
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -25,6 +25,8 @@ def test_stages_chain_outputs_and_use_disjoint_seeds(tmp_path):
     seeds = [argv[argv.index("--seed") + 1] for argv in (plan["collect"], plan["rollouts"], plan["eval"])]
     assert seeds == ["7", "507", "1007"]
     assert plan["eval"][plan["eval"].index("--monitor") + 1] == str(tmp_path / "monitor")
+    cal = plan["calibrate"]
+    assert cal[cal.index("--window") + 1] == "30" and cal[cal.index("--thresholds") + 1] == "band"
 
 
 def test_dry_run_marks_done_stages(tmp_path, capsys):

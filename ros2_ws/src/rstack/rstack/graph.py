@@ -417,7 +417,7 @@ FIPER = NodeKind(
         "policy_dir": "",  # when set, a monitor calibrated for another policy is refused at start
         "window": 0,  # 0 = the calibrated window; any other value must equal it
         "rule": "and",  # and | or | rnd | ace (the last three are evaluation baselines)
-        "time_varying": False,  # per-step thresholds instead of the constant one
+        "time_varying": False,  # per-step thresholds instead of the calibrated ones (constant or band)
         "stop_on_fault": True,  # bad input (NaN, wrong dims, another B/H) latches an alarm and stops
         "stop_retry_s": 0.1,  # retry /franka/safe_stop until it succeeds
         "stale_after_s": 1.0,  # policy features older than this are reported stale on /diagnostics

@@ -35,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--camera-size", default="160x120", help="sim camera size the bundled policy was trained on")
     p.add_argument(
-        "--planner-rate", type=float, default=3.0, help="policy planner rate (Hz) the monitor was calibrated at"
+        "--planner-rate",
+        type=float,
+        default=6.0,
+        help="policy planner rate (Hz of sim time) the monitor was calibrated at",
     )
     p.add_argument("--out", default="runs/demo", help="where the recordings, outcomes and report go")
     p.add_argument("--watch", action="store_true", help="only bring the sim graph up and print topic rates")

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from policy_runtime.fiper.ace import DEFAULT_CELL_FRACTION
 from policy_runtime.fiper.artifacts import ArtifactError, load_artifacts, policy_identity
-from policy_runtime.fiper.calibrate import DEFAULT_DELTA, DEFAULT_WINDOW, calibrate_monitor
+from policy_runtime.fiper.calibrate import DEFAULT_DELTA, DEFAULT_WINDOW, THRESHOLD_KINDS, calibrate_monitor
+from policy_runtime.fiper.conformal import BAND_DILATE
 from policy_runtime.fiper.rnd import RNDConfig
 from policy_runtime.fiper.rollouts import TRAIN_EMBEDDINGS_FILE, load_rollouts, load_train_embeddings
 
@@ -79,14 +80,16 @@ def _calibrate(args: argparse.Namespace) -> int:
             cell_fraction=args.cell_fraction,
             rnd_config=config,
             log=print,
+            thresholds=args.thresholds,
+            band_dilate=args.band_dilate,
         )
     except (ValueError, KeyError, FileNotFoundError) as exc:
         print(f"rstack fiper calibrate: {exc}", file=sys.stderr)
         return 2
     print(
         f"monitor for policy {art.policy.fingerprint[:19]}... written to {args.out}: M={art.num_rollouts}, "
-        f"delta={art.delta}, window={art.window}, rnd threshold {art.rnd.constant:.4g}, "
-        f"ace threshold {art.ace.constant:.4g} bits (B={art.ace_num_samples}, H={art.ace_horizon})"
+        f"delta={art.delta}, window={art.window}, rnd threshold {art.rnd.describe()}, "
+        f"ace threshold {art.ace.describe()} bits (B={art.ace_num_samples}, H={art.ace_horizon})"
     )
     return 0
 
@@ -173,6 +176,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_CELL_FRACTION,
         help="ACE grid cell / calibration range, or 'auto': the grid on which the calibration rollouts' median "
         "ACE is half of log2(B) (for small B, where a fine grid saturates)",
+    )
+    c.add_argument(
+        "--thresholds",
+        choices=THRESHOLD_KINDS,
+        default="constant",
+        help="constant: the conformal quantile of per-rollout maxima (FIPER's default); band: a functional conformal "
+        "band that follows each score's typical course through a rollout, with the same whole-rollout guarantee",
+    )
+    c.add_argument(
+        "--band-dilate",
+        type=int,
+        default=BAND_DILATE,
+        help="--thresholds band: steps of room for rollouts a little ahead of or behind the calibration ones",
     )
     c.add_argument("--rnd-steps", type=int, default=RNDConfig.steps, help="RND predictor training steps")
     c.add_argument("--seed", type=int, default=0)

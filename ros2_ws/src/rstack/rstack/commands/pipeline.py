@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--demos", type=int, default=64, help="expert demonstrations to collect")
     p.add_argument("--camera-size", default="160x120", help="sim camera size WxH for demos, rollouts and eval")
     p.add_argument("--train-config", default="", help="YAML over the default training config")
-    p.add_argument("--calibration-rollouts", type=int, default=10, help="policy episodes for calibration (M)")
+    p.add_argument("--calibration-rollouts", type=int, default=12, help="policy episodes for calibration (M)")
     p.add_argument(
         "--shadow-calibration",
         action="store_true",
@@ -37,8 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "policy's own successful rollouts: for a policy that does not succeed often enough yet",
     )
     p.add_argument("--delta", type=float, default=0.1, help="monitor's allowed false-alarm rate")
+    p.add_argument("--window", type=int, default=30, help="monitor's rolling window in planner steps (5 s at 6 Hz)")
+    p.add_argument("--thresholds", choices=("band", "constant"), default="band", help="monitor's thresholds")
     p.add_argument("--eval-episodes", type=int, default=10)
-    p.add_argument("--scenarios", default="nominal,table_out_of_range,push,tactile_frozen", help="evaluation scenarios")
+    p.add_argument(
+        "--scenarios",
+        default="nominal,tactile_frozen,lighting,table_out_of_range,camera_shift,tool_stiffness,push",
+        help="evaluation scenarios",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dry-run", action="store_true", help="print the stage commands and exit")
     p.set_defaults(func=run)
@@ -68,7 +74,8 @@ def stages(args: argparse.Namespace) -> list[tuple[str, list[str], Path]]:
                       "--seed", str(args.seed + 500), "--no-record", "--out", str(calib), *cam],
          calib / "outcomes.json"),
         ("calibrate", ["fiper", "calibrate", *source, "--policy", str(out / "bundle"), "--dataset",
-                       str(out / "dataset.zarr"), "--delta", str(args.delta), "--out", str(out / "monitor")],
+                       str(out / "dataset.zarr"), "--delta", str(args.delta), "--window", str(args.window),
+                       "--thresholds", args.thresholds, "--out", str(out / "monitor")],
          out / "monitor" / "fiper_monitor.json"),
         ("eval", ["eval", "--policy", str(out / "bundle"), "--monitor", str(out / "monitor"), "--episodes",
                   str(args.eval_episodes), "--scenario", args.scenarios, "--seed", str(args.seed + 1000),

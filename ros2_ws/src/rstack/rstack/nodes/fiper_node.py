@@ -81,7 +81,7 @@ class FiperNode(GraphNode):
         self.get_logger().info(
             f"FIPER monitor ready: {p['monitor_dir']} (D={art.embedding_dim}, B={art.ace_num_samples}, "
             f"H={art.ace_horizon}, M={art.num_rollouts}, delta={art.delta}, window={art.window}, "
-            f"rule={self.monitor.rule.value}, thresholds rnd={art.rnd.constant:.4g} ace={art.ace.constant:.4g}, "
+            f"rule={self.monitor.rule.value}, thresholds rnd={art.rnd.describe()} ace={art.ace.describe()}, "
             f"RND on {self.monitor.scorer.providers[0]})"
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 
 import numpy as np
 import rclpy
@@ -151,9 +152,12 @@ class PolicyNode(GraphNode):
         try:
             self.touch_executor.spin_once(timeout_sec=timeout_s)
         except Exception as exc:  # a bad message must not end the fast head; the loop holds without fresh touch
-            if not rclpy.ok(context=self.context):  # shutting down: the loop is being stopped
-                return
-            self.get_logger().error(f"touch message refused: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+            if rclpy.ok(context=self.context):
+                self.get_logger().error(
+                    f"touch message refused: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
+                )
+            # Shutting down (the loop is about to be stopped) or a failing executor: never spin the loop hot.
+            time.sleep(min(max(timeout_s, 0.0), 0.01))
 
     # ------------------------------------------------------------------ outputs
     def _publish_target(self, target: np.ndarray, t: float) -> None:
