@@ -18,10 +18,10 @@ m(t), the mean windowed score of the calibration rollouts at step t, gives each 
 over its steps of s(t) / m(t); the threshold at step t is tau * m(t) with tau the conformal quantile of those
 maxima. Like the constant threshold it bounds the probability that a new success *ever* exceeds it by delta
 (each calibration rollout is scored against the modulation of the other M - 1, as a new one will be against
-all M: a small M cannot spare a split),
-but it follows the score's typical course through a rollout: a score that is high in every success at the
-start (the action entropy while the policy approaches, with several equally good ways in) no longer sets the
-threshold for the rest of the rollout. Past the last step with enough rollouts m holds its last value.
+all M: a small M cannot spare a split), but it follows the score's typical course through a rollout: a score
+that is high in every success at the start (the action entropy while the policy approaches, with several
+equally good ways in) no longer sets the threshold for the rest of the rollout. Past the last step with
+enough rollouts m holds its last value.
 """
 
 from __future__ import annotations
@@ -142,9 +142,9 @@ def band_thresholds(windowed: Sequence[np.ndarray], delta: float, dilate: int = 
     """Per-step band thresholds tau * m(t) [T'] (see the module docstring); past T' the band holds its last value."""
     check_delta(delta)
     series = [np.asarray(s, dtype=np.float64) for s in windowed]
-    mod = band_modulation(series, dilate=dilate)
     if len(series) < 2:
         raise ValueError("the band needs at least two calibration rollouts")
+    mod = band_modulation(series, dilate=dilate)
     # Each rollout is scored against the modulation of the others (leave-one-out), as a new rollout will be: one
     # scored against a modulation it helped make looks more typical than it is, and tau comes out too small.
     ratios = []
