@@ -2,20 +2,21 @@
 
 Run: ``.venv/bin/python bench/bench_policy_ros.py [--bundle DIR] [--seconds 20]``. Starts the real
 policy node (its own process, onnxruntime on CPU) on a bundle (default: one built like
-bench_policy.py's, at the default model sizes), and from this process publishes what the robot's
-sensors would: two cameras at 15 Hz, TCP pose and gripper at 100 Hz, and touch at the control rate,
-each stamped at capture. The latency printed is the node's own record, for every target, of its publish
-time minus the capture stamp of the touch sample it was decoded with (`touch_to_target_ms` in
-/policy/status); both stamps come from this machine's one clock. (The JSON lines also keep `lat_*`: the
-target's stamp minus the newest touch this process had *sent* before it, which credits a tick with touch
-it may not have received yet.) Runs at 24 Hz and at 100 Hz control, with the planner at its default rate
+bench_policy.py's, at the default model sizes), and publishes what the robot's sensors would: from this
+process two cameras at 15 Hz, TCP pose and gripper at 100 Hz, and from a process of its own (as the tactile
+node is) touch at the control rate, each stamped at capture. The latency printed is the node's own record,
+for every target, of its publish time minus the capture stamp of the touch sample it was decoded with
+(`touch_to_target_ms` in /policy/status); both stamps come from this machine's one clock. (The JSON lines
+also keep `lat_*`: the target's stamp minus the newest touch the source had *sent* before it, which credits a
+tick with touch it may not have received yet.) Runs at 24 Hz and at 100 Hz control, with the planner at its default rate
 and B=16, each with the planner as a thread of the node and in its own process (the default), side by
 side; `--timer-only` adds the cases without touch-triggered ticks. Each case runs for every `--priorities` value
 of the node's `fast_path_priority` (default 0 and 40: time-shared and SCHED_FIFO side by side); with a priority
-the touch publisher thread runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's own
-tick-to-publish p99, its fast-tick jitter p99 and the share of ticks run on touch. A third process,
-subscribed to touch alone, measures the transport itself (touch stamp -> its callback runs): the floor
-under the node's figure on this machine, with the same load.
+the touch source process runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's
+own tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch and the node's touch arrival
+p99 (capture stamp -> message in its hands). Another process, subscribed to touch alone at the same priority,
+measures the transport itself (touch stamp -> its callback runs): the floor under the node's figure on this
+machine, with the same load.
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _helper_node(name: str, priority: int):
+    """rclpy up in a helper process, every thread SCHED_FIFO `priority` when > 0 (raised before rclpy starts, so the
+    middleware's threads inherit it), with a short GIL switch interval; returns its node."""
+    import rclpy
+
+    from hardware.realtime import make_threads_realtime
+    from rstack.dds import use_stack_dds_profile
+
+    sys.setswitchinterval(0.0005)
+    make_threads_realtime(priority)
+    use_stack_dds_profile()
+    rclpy.init()
+    return rclpy.create_node(name)
+
+
 def probe(priority: int) -> None:
     """Subscribe to the touch topic until SIGINT; then print the transport latency (callback time - stamp) as JSON.
     With `priority` > 0 every thread of this process (the middleware's included) runs SCHED_FIFO at it."""
@@ -41,17 +57,11 @@ def probe(priority: int) -> None:
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from std_msgs.msg import Float32MultiArray
 
-    from hardware.realtime import make_threads_realtime
     from hardware.tactile.layout import stamp_from_labels
     from rstack import graph
-    from rstack.dds import use_stack_dds_profile
     from rstack.ros_types import topic_qos
 
-    sys.setswitchinterval(0.0005)
-    make_threads_realtime(priority)
-    use_stack_dds_profile()
-    rclpy.init()
-    node = rclpy.create_node("bench_touch_probe")
+    node = _helper_node("bench_touch_probe", priority)
     lat: list[float] = []
 
     def on_touch(msg) -> None:
@@ -84,18 +94,12 @@ def touch_source(rate_hz: float, priority: int, dim: int) -> None:
     from rclpy.executors import ExternalShutdownException
     from std_msgs.msg import Float32MultiArray
 
-    from hardware.realtime import make_threads_realtime
     from hardware.tactile.layout import layout_dims
     from rstack import graph
-    from rstack.dds import use_stack_dds_profile
     from rstack.msg_convert import float_array_msg
     from rstack.ros_types import topic_qos
 
-    sys.setswitchinterval(0.0005)
-    make_threads_realtime(priority)  # before rclpy: the middleware's threads inherit it
-    use_stack_dds_profile()
-    rclpy.init()
-    node = rclpy.create_node("bench_touch_source")
+    node = _helper_node("bench_touch_source", priority)
     topic = graph.TACTILE_EMBEDDING
     pub = node.create_publisher(Float32MultiArray, topic.resolve(name="tool"), topic_qos(topic))
     sent: list[float] = []
