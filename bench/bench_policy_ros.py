@@ -39,6 +39,7 @@ def _helper_node(name: str, priority: int):
     """rclpy up in a helper process, every thread SCHED_FIFO `priority` when > 0 (raised before rclpy starts, so the
     middleware's threads inherit it), with a short GIL switch interval; returns its node."""
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
 
     from hardware.realtime import make_threads_realtime
     from rstack.dds import use_stack_dds_profile
@@ -46,7 +47,8 @@ def _helper_node(name: str, priority: int):
     sys.setswitchinterval(0.0005)
     make_threads_realtime(priority)
     use_stack_dds_profile()
-    rclpy.init()
+    # SIGINT (the end of the case) is a KeyboardInterrupt here, not a context shut down under a publish in flight.
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     return rclpy.create_node(name)
 
 
@@ -130,6 +132,7 @@ def run_case(
     nice: int,
     camera_size: tuple[int, int] = (320, 240),
     priority: int = 0,
+    prewarm_ms: float = 1.0,
 ) -> dict:
     import rclpy
     from geometry_msgs.msg import PoseStamped
@@ -154,6 +157,7 @@ def run_case(
         "planner_process": planner_process,
         "planner_nice": nice,
         "fast_path_priority": priority,
+        "prewarm_ms": prewarm_ms,
         "max_action_jump_m": 0.5,  # the benchmark bundle's weights are barely trained
     }
     proc = node_proc("policy_node", params, name="policy", tmp=workdir)
@@ -233,6 +237,7 @@ def run_case(
             "tick_on_touch": tick_on_touch,
             "planner_process": planner_process,
             "fast_path": started.group(1),
+            "prewarm_ms": prewarm_ms,
             "targets": int(stamps.size),
             "lat_p50_ms": float(np.percentile(lat_ms, 50)),
             "lat_p99_ms": float(np.percentile(lat_ms, 99)),
@@ -273,6 +278,11 @@ def main() -> None:
         default="0,40",
         help="the policy node's fast_path_priority values to run side by side (0: time-shared, N: SCHED_FIFO N)",
     )
+    ap.add_argument(
+        "--prewarm",
+        default="1",
+        help="the node's prewarm_ms values to run side by side, e.g. 0,1 (0: off; 1 is the node's default)",
+    )
     ap.add_argument("--probe", type=int, default=-1, help=argparse.SUPPRESS)  # internal: the transport probe
     ap.add_argument("--touch-source", default="", help=argparse.SUPPRESS)  # internal: RATE,PRIORITY,DIM
     args = ap.parse_args()
@@ -302,18 +312,22 @@ def main() -> None:
             for trig in (True, False) if args.timer_only else (True,):
                 for own_process in places:  # side by side: planner thread in the node vs its own process
                     for prio in (int(v) for v in args.priorities.split(",")):
-                        r = run_case(bundle, rate, trig, args.seconds, work, own_process, args.planner_nice, cam, prio)
-                        rows.append(r)
-                        print(json.dumps(r), flush=True)
-    head = ("control", "ticks", "planner", "fast path", "targets", "touch used->target p50", "p99", "in-node p99",
-            "jitter p99", "on touch", "transport p50", "p99", "arrival p99")  # fmt: skip
-    widths = (8, 11, 12, 28, 8, 23, 8, 12, 11, 9, 14, 8, 12)
+                        for warm in (float(v) for v in args.prewarm.split(",")):
+                            r = run_case(
+                                bundle, rate, trig, args.seconds, work, own_process, args.planner_nice, cam, prio, warm
+                            )
+                            rows.append(r)
+                            print(json.dumps(r), flush=True)
+    head = ("control", "ticks", "planner", "fast path", "prewarm", "targets", "touch used->target p50", "p99",
+            "in-node p99", "jitter p99", "on touch", "transport p50", "p99", "arrival p99")  # fmt: skip
+    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 12)
     print("\n" + " ".join(f"{h:>{w}s}" for h, w in zip(head, widths, strict=True)))
     for r in rows:
         mode = "on touch" if r["tick_on_touch"] else "timer only"
         where = "own process" if r["planner_process"] else "thread"
         print(
-            f"{r['rate_hz']:6.0f}Hz {mode:>11s} {where:>12s} {r['fast_path']:>28s} {r['targets']:8d} "
+            f"{r['rate_hz']:6.0f}Hz {mode:>11s} {where:>12s} {r['fast_path']:>28s} {r['prewarm_ms']:5.1f} ms "
+            f"{r['targets']:8d} "
             f"{r['used_touch_p50_ms']:20.2f} ms "
             f"{r['used_touch_p99_ms']:5.2f} ms {r['in_node_p99_ms']:9.2f} ms {r['jitter_p99_ms']:8.2f} ms "
             f"{r['ticks_on_touch']:9.0%} {r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms "

@@ -208,15 +208,21 @@ class FastHead:
         self.hidden_out = np.zeros_like(self.hidden)
         self.hidden_prev = np.zeros_like(self.hidden)  # the state before the last step, for `restep`
         self.ticks = 0  # steps decoded since `start`
-        self._binding = None
+        # Scratch copies for `warm`: the same step on the same data, written where no state lives.
+        live = {"latent": self.latent, "touch": self.touch, "hidden": self.hidden, "action": self.action}
+        self._scratch = {k: np.zeros_like(v) for k, v in {**live, "hidden_out": self.hidden_out}.items()}
+        self._binding = self._warm_binding = None
         if not self.graph.on_cuda:  # CPU: bind numpy buffers once; each tick only writes into them
-            sess = self.graph.session
-            b = sess.io_binding()
-            for name, arr in (("latent", self.latent), ("touch", self.touch), ("hidden", self.hidden)):
-                b.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr))
-            b.bind_ortvalue_output("action", ort.OrtValue.ortvalue_from_numpy(self.action))
-            b.bind_ortvalue_output("hidden_out", ort.OrtValue.ortvalue_from_numpy(self.hidden_out))
-            self._binding = b
+            self._binding = self._bind(self.latent, self.touch, self.hidden, self.action, self.hidden_out)
+            self._warm_binding = self._bind(*self._scratch.values())
+
+    def _bind(self, latent: np.ndarray, touch: np.ndarray, hidden: np.ndarray, action: np.ndarray, hidden_out):
+        b = self.graph.session.io_binding()
+        for name, arr in (("latent", latent), ("touch", touch), ("hidden", hidden)):
+            b.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr))
+        b.bind_ortvalue_output("action", ort.OrtValue.ortvalue_from_numpy(action))
+        b.bind_ortvalue_output("hidden_out", ort.OrtValue.ortvalue_from_numpy(hidden_out))
+        return b
 
     def start(self, latent: np.ndarray, touch_since_obs: np.ndarray | None = None) -> None:
         """New chunk: set the latent [L, D], zero the GRU, replay the touch readings [k, d] since its observation."""
@@ -237,6 +243,24 @@ class FastHead:
         self.hidden[:] = self.hidden_prev
         self.ticks -= 1
         return self._run(touch)
+
+    def warm(self) -> np.ndarray:
+        """The next step's decode on scratch copies of its inputs; the head's state is untouched.
+
+        Run just before a tick is due, it brings the step's code, weights and buffers back into the caches: on this
+        project's 2-core VM a step that ran 40 ms after the last one costs 0.3 ms, 1 ms after 0.07 ms
+        (bench/bench_policy_ros.py). Returns the scratch action."""
+        sc = self._scratch
+        sc["latent"][:] = self.latent
+        sc["touch"][:] = self.touch
+        sc["hidden"][:] = self.hidden
+        if self._warm_binding is not None:
+            self.graph.session.run_with_iobinding(self._warm_binding)
+        else:
+            sc["action"][:], sc["hidden_out"][:] = self.graph.run(
+                {"latent": sc["latent"], "touch": sc["touch"], "hidden": sc["hidden"]}
+            )
+        return sc["action"][0]
 
     def _run(self, touch: np.ndarray) -> np.ndarray:
         self.touch[0] = touch

@@ -31,7 +31,7 @@ class ActionGuard:
 
     def check(self, target: np.ndarray, measured_xyz: np.ndarray | None = None) -> str | None:
         """None if `target` may be sent, else the reason it may not (and it is counted)."""
-        reason = self._reason(target, measured_xyz)
+        reason = self.reason(target, measured_xyz)
         if reason is None:
             self.last = target.copy()
         else:
@@ -39,7 +39,8 @@ class ActionGuard:
             self.rejections[key] = self.rejections.get(key, 0) + 1
         return reason
 
-    def _reason(self, target: np.ndarray, measured_xyz: np.ndarray | None) -> str | None:
+    def reason(self, target: np.ndarray, measured_xyz: np.ndarray | None = None) -> str | None:
+        """What `check` would say, with no effect (nothing remembered, nothing counted)."""
         if target.ndim != 1 or target.shape[0] < 7:
             return f"bad shape: expected [>=7], got {list(target.shape)}"
         if not np.all(np.isfinite(target)):

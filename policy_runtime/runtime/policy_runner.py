@@ -63,6 +63,7 @@ class RunnerConfig:
     features_when_disengaged: bool = False
     planner_process: bool = False  # True: the planner's graphs run in a child process (see PlannerProcess)
     planner_nice: int = 0  # with planner_process: niceness added to the child (lower CPU priority)
+    prewarm_ms: float = 1.0  # run the tick's work on scratch data this long before each tick is due (0: off)
 
     def __post_init__(self) -> None:
         for name in ("control_rate_hz", "planner_rate_hz", "max_action_jump_m", "max_age_s", "max_skew_s"):
@@ -151,7 +152,14 @@ class PolicyRunner:
             self.plan_once, self.slot, config.planner_rate_hz, bulk=not config.planner_process, pace_clock=clock
         )
         self.fast = FastLoop(
-            self.runtime, config.control_rate_hz, self._send, self._hold, now=clock, measured_xyz=lambda: self._tcp_xyz
+            self.runtime,
+            config.control_rate_hz,
+            self._send,
+            self._hold,
+            now=clock,
+            measured_xyz=lambda: self._tcp_xyz,
+            prewarm=lambda: self.runtime.warm(self.clock()),
+            prewarm_s=config.prewarm_ms * 1e-3,
         )
 
     # ------------------------------------------------------------------ inputs (any thread)
@@ -302,6 +310,8 @@ class PolicyRunner:
             "fast_path_ms_p99": float(np.percentile(path, 99)) if path.size else float("nan"),
             "fast_ticks_on_touch": self.fast.triggered,
             "fast_ticks": self.fast.ticks,
+            "fast_prewarms": self.fast.prewarms,
+            **({"fast_prewarm_error": self.fast.prewarm_error} if self.fast.prewarm_error else {}),
             "touch_to_target_ms_p50": float(np.percentile(t2t, 50)) if t2t.size else float("nan"),
             "touch_to_target_ms_p99": float(np.percentile(t2t, 99)) if t2t.size else float("nan"),
             "touch_arrival_ms_p50": float(np.percentile(arrival, 50)) if arrival.size else float("nan"),

@@ -44,6 +44,10 @@ class FastHead(Protocol):
         """The last step again, from the state before it, with newer touch features."""
         ...
 
+    def warm(self) -> object:
+        """The next step's decode on scratch data, with no effect on the head's state (see `ReactiveRuntime.warm`)."""
+        ...
+
 
 class TouchHistory:
     """Ring buffer of (stamp, feature vector), preallocated; `at(t)` is the newest sample at or before t."""
@@ -178,6 +182,16 @@ class ReactiveRuntime:
         if reason is not None:
             return TickResult(None, reason, plan.seq, step, n)
         return TickResult(target, None, plan.seq, step, n, self._touch_used)
+
+    def warm(self, now_s: float) -> None:
+        """A tick's work on scratch data, with no effect: the decoder step, the touch lookup, the target and the
+        guard's arithmetic. Run shortly before a tick is due so that the tick finds its code and data in the caches
+        (see `FastLoop`); what it computes is thrown away."""
+        self.head.warm()
+        self.touch.at(now_s)
+        plan, action = self._plan, self._action
+        if plan is not None and action is not None:
+            self.guard.reason(self.to_target(action, plan.base_pose))
 
     def _blended(self, target: np.ndarray, now_s: float) -> np.ndarray:
         """`target` shifted by the fading plan-switch offset (see the module docstring)."""

@@ -81,6 +81,15 @@ def test_fast_head_replay_matches_chunk_decode(bundle_dir: Path) -> None:
     np.testing.assert_allclose(head.restep(touch[0]), chunk[0], atol=1e-5)
     assert head.ticks == 1
     np.testing.assert_allclose(head.step(touch[1]), chunk[1], atol=1e-5)
+    # warm: the next step's decode on scratch buffers. It computes what that step would (so it runs the real
+    # graph on the real data) and leaves the chunk exactly where it was.
+    head.start(latent)
+    head.step(touch[0])
+    state = (head.hidden.copy(), head.hidden_prev.copy(), head.action.copy(), head.ticks)
+    np.testing.assert_allclose(head.warm(), fast_head_step(head.graph, latent, touch[0], head.hidden)[0], atol=1e-6)
+    assert np.array_equal(head.hidden, state[0]) and np.array_equal(head.hidden_prev, state[1])
+    assert np.array_equal(head.action, state[2]) and head.ticks == state[3]
+    np.testing.assert_allclose(head.step(touch[1]), chunk[1], atol=1e-5)
 
 
 def test_planner_step_batches_samples(bundle_dir: Path) -> None:

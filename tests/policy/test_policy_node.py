@@ -113,7 +113,7 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
     ex.add_node(n)
     img = Image(height=60, width=80, encoding="rgb8", step=240, data=bytes(np.full(60 * 240, 90, np.uint8)))
 
-    def publish(with_touch: bool) -> None:
+    def publish(with_touch: bool, dim: int = touch_dim) -> None:
         t = n.get_clock().now().nanoseconds * 1e-9
         stamp = s_to_stamp(t)
         for pub in img_pubs.values():
@@ -124,12 +124,12 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         g.header.stamp = stamp
         grip_pub.publish(g)
         if with_touch:
-            touch_pub.publish(float_array_msg(layout_dims((touch_dim,), ("embedding",), t), np.zeros(touch_dim)))
+            touch_pub.publish(float_array_msg(layout_dims((dim,), ("embedding",), t), np.zeros(dim)))
 
-    def run(seconds: float, with_touch: bool) -> None:
+    def run(seconds: float, with_touch: bool, dim: int = touch_dim) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            publish(with_touch)
+            publish(with_touch, dim)
             ex.spin_once(timeout_sec=0.02)
             time.sleep(0.01)
 
@@ -158,6 +158,18 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         while not all(diag_values.get(f"camera_{c}_hz", 0) > 0 for c in cams) and time.monotonic() < deadline:
             run(0.5, with_touch=True)
         assert all(diag_values.get(f"camera_{c}_hz", 0) > 0 for c in cams), diag_values
+        # Touch of the wrong size: refused with an error that says why, the arm held, the node alive.
+        run(1.0, with_touch=True, dim=touch_dim + 1)
+        n_before = len(targets)
+        run(1.0, with_touch=True, dim=touch_dim + 1)
+        assert len(targets) <= n_before + 1, ("targets sent on refused touch", diags[-3:])
+        assert f"message refused: ValueError: touch features must have shape ({touch_dim},)" in node.output
+        assert node.p.poll() is None, node.output
+        n_before = len(targets)
+        deadline = time.monotonic() + 20
+        while len(targets) < n_before + 5 and time.monotonic() < deadline:
+            run(0.5, with_touch=True)  # good touch again: targets again
+        assert len(targets) >= n_before + 5, (diags[-3:], node.output)
         run(1.0, with_touch=False)  # touch stops: the policy must hold
         n_before = len(targets)
         run(1.5, with_touch=False)
@@ -168,4 +180,4 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         ex.remove_node(n)
         code = node.stop()
     assert code == 0, node.output
-    node.assert_no_errors()
+    node.assert_no_errors(allowed=["message refused: ValueError: touch features must have shape"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -48,6 +49,10 @@ class RecordingHead:
     def restep(self, touch):
         self.k -= 1
         return self.step(touch)
+
+    def warm(self):
+        self.warms = getattr(self, "warms", 0) + 1
+        return self.latent[min(self.k, self.horizon - 1)]
 
 
 def _runtime(head=None, max_jump=0.03, blend_s=0.0):
@@ -152,6 +157,70 @@ def test_nan_and_jump_are_held_and_counted():
     res = rt.tick(0.1)
     assert res.target is None and res.reason.startswith("jump: 50.0 mm")
     assert rt.guard.rejections == {"non-finite": 1, "jump": 1}
+
+
+def test_warming_before_each_tick_changes_nothing_the_ticks_compute():
+    """`warm` runs the tick's work on scratch data: with it before every tick, the same inputs give the same targets,
+    holds, guard state and decoder inputs as without it, through plan switches, a NaN and a jump."""
+
+    def run(warm: bool):
+        rt, head, slot, touch = _runtime(max_jump=0.01, blend_s=0.1)
+        out = []
+        for i in range(40):
+            now = i * DT / 2  # twice the action rate: steps and re-decodes
+            touch.push(now - 0.001, np.array([0.1 * (i % 7), 0.0]))
+            if i % 9 == 0:
+                lat = _latent(0.002 * i)
+                if i == 18:
+                    lat[3, 0] = np.nan
+                if i == 27:
+                    lat[:, 0] += 0.05  # a jump the guard refuses
+                slot.post(Plan(lat, now - 0.05, BASE, seq=i + 1))
+            if warm:
+                rt.warm(now)
+            res = rt.tick(now)
+            out.append((None if res.target is None else res.target.tolist(), res.reason, res.step))
+        return out, head.seen, dict(rt.guard.rejections), getattr(head, "warms", 0)
+
+    plain, warmed = run(False), run(True)
+    assert warmed[:3] == plain[:3]
+    assert warmed[3] == 40 and plain[3] == 0  # the head was warmed before every tick
+    assert set(plain[2]) == {"non-finite", "jump"}, plain[2]  # the run went through both refusals
+
+
+def test_the_fast_loop_warms_just_before_each_tick_and_a_failing_warm_is_switched_off():
+    rt = _runtime()[0]
+    events: list[tuple[str, float]] = []
+    period, lead = 0.1, 0.02
+    loop = FastLoop(rt, 1 / period, lambda _t, _r: events.append(("tick", time.monotonic())),
+                    lambda _h: events.append(("tick", time.monotonic())), now=time.monotonic,
+                    prewarm=lambda: events.append(("warm", time.monotonic())), prewarm_s=lead)  # fmt: skip
+    loop.start()
+    time.sleep(1.05)
+    loop.stop()
+    loop.join(2)
+    ticks = [t for kind, t in events if kind == "tick"]
+    assert len(ticks) >= 6, events
+    # Between two ticks one warm, in the last part of the period (it is due `lead` before the tick).
+    for a, b in itertools.pairwise(ticks):
+        warms = [t for kind, t in events if kind == "warm" and a < t < b]
+        assert len(warms) == 1, (a, b, warms)
+        assert warms[0] - a > period / 2, (a, warms[0])
+    assert loop.prewarms == len([e for e in events if e[0] == "warm"])
+
+    def broken() -> None:
+        raise RuntimeError("no session")
+
+    ticks.clear()
+    loop = FastLoop(rt, 1 / period, lambda _t, _r: ticks.append(time.monotonic()),
+                    lambda _h: ticks.append(time.monotonic()), now=time.monotonic,
+                    prewarm=broken, prewarm_s=lead)  # fmt: skip
+    loop.start()
+    time.sleep(0.55)
+    loop.stop()
+    loop.join(2)
+    assert len(ticks) >= 3 and loop.prewarms == 0
+    assert loop.prewarm is None and loop.prewarm_error == "RuntimeError: no session"
 
 
 def test_a_plan_switch_glides_from_the_last_target_and_a_wild_one_is_still_held():

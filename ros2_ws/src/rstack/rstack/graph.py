@@ -392,6 +392,7 @@ POLICY = NodeKind(
         "num_samples": 16,
         "planner_process": True,  # the planner's graphs in a child process: no GIL contention with the fast head
         "planner_nice": 0,  # niceness added to that process (>0: the control process wins a busy CPU)
+        "prewarm_ms": 1.0,  # warm the fast head's code and data this long before each tick (0: off)
         "max_skew_s": 0.1,
         "max_age_s": 0.25,
         "max_action_jump_m": 0.03,

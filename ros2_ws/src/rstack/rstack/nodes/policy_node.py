@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Float64MultiArray, String
 
 from hardware.realtime import make_threads_realtime
@@ -26,6 +25,7 @@ from policy_runtime.runtime.planner_process import PlannerProcessError
 from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
 from rstack import graph
 from rstack.camera_feed import subscribe_cameras
+from rstack.message_waiter import MessageWaiter
 from rstack.msg_convert import array_to_pose, float_array_msg, image_to_rgb, pose_to_array
 from rstack.node_support import OK, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
 
@@ -60,19 +60,22 @@ class PolicyNode(GraphNode):
         if not self.runner.images_in_child:
             for cam in self.runner.cameras:
                 self.graph_subscription(graph.CAMERA_IMAGE, lambda m, c=cam: self._on_image(c, m), name=cam)
-        self.graph_subscription(graph.FRANKA_EE_POSE, self._on_pose)
-        self.graph_subscription(graph.FRANKA_GRIPPER_STATE, self._on_gripper)
-        # Touch is received by the fast head's own thread, on a node of its own: a touch message is taken off the
-        # wire and its tick run right there, never queued behind pose, gripper or timer callbacks, never handed to
-        # another thread (bench/bench_policy_ros.py).
-        self.touch_node = rclpy.create_node(
-            f"{self.get_name()}_touch", namespace=self.get_namespace(), context=self.context,
+        # The fast head's thread takes touch, TCP pose and gripper state off the wire itself, on a node of its own
+        # with no executor (rstack.message_waiter): a touch message runs its tick right there, never queued behind
+        # other callbacks, never handed to another thread, and no other Python thread of this process competes with
+        # it for the GIL at the control rate (bench/bench_policy_ros.py).
+        self.fast_node = rclpy.create_node(
+            f"{self.get_name()}_fast", namespace=self.get_namespace(), context=self.context,
             start_parameter_services=False,
         )  # fmt: skip
-        self.graph_subscription(graph.TACTILE_EMBEDDING, self._on_touch, on=self.touch_node, name=p["tactile_sensor"])
-        self.touch_executor = SingleThreadedExecutor(context=self.context)
-        self.touch_executor.add_node(self.touch_node)
-        self.runner.fast.serve_while_waiting(self._serve_touch, self.touch_executor.wake)
+        fast = self.fast_node
+        subs = [  # touch first: when several wait, touch is handled first
+            self.graph_subscription(graph.TACTILE_EMBEDDING, self._on_touch, on=fast, name=p["tactile_sensor"]),
+            self.graph_subscription(graph.FRANKA_EE_POSE, self._on_pose, on=fast),
+            self.graph_subscription(graph.FRANKA_GRIPPER_STATE, self._on_gripper, on=fast),
+        ]
+        self.fast_waiter = MessageWaiter(fast, subs)
+        self.runner.fast.serve_while_waiting(self._serve_fast, self.fast_waiter.wake)
         self.add_diagnostic(self._diagnostic)
         self.create_timer(1.0, self._publish_status)
         self.graph_service(graph.POLICY_START, self._srv_start)
@@ -107,6 +110,7 @@ class PolicyNode(GraphNode):
             features_when_disengaged=p["features_when_disengaged"],
             planner_process=p["planner_process"],
             planner_nice=p["planner_nice"],
+            prewarm_ms=p["prewarm_ms"],
         )
         feed = None
         if p["planner_process"]:  # the planner process takes the camera frames off the wire itself
@@ -147,15 +151,15 @@ class PolicyNode(GraphNode):
             return
         self.runner.push_touch(stamp, np.asarray(msg.data, np.float32))
 
-    def _serve_touch(self, timeout_s: float) -> None:
-        """The fast head's wait: take one touch message (running its tick) or time out. Never raises into the loop."""
+    def _serve_fast(self, timeout_s: float) -> None:
+        """The fast head's wait: handle one touch, pose or gripper message (a touch runs its tick) or time out.
+
+        Never raises into the loop."""
         try:
-            self.touch_executor.spin_once(timeout_sec=timeout_s)
+            self.fast_waiter.spin_once(timeout_s)
         except Exception as exc:  # a bad message must not end the fast head; the loop holds without fresh touch
             if rclpy.ok(context=self.context):
-                self.get_logger().error(
-                    f"touch message refused: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
-                )
+                self.get_logger().error(f"message refused: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
             # Shutting down (the loop is about to be stopped) or a failing executor: never spin the loop hot.
             time.sleep(min(max(timeout_s, 0.0), 0.01))
 
@@ -183,8 +187,7 @@ class PolicyNode(GraphNode):
 
     def close(self) -> None:
         self.runner.stop()
-        self.touch_executor.shutdown(timeout_sec=1.0)
-        self.touch_node.destroy_node()
+        self.fast_node.destroy_node()
 
 
 def main() -> None:
