@@ -14,7 +14,8 @@ side; `--timer-only` adds the cases without touch-triggered ticks. Each case run
 of the node's `fast_path_priority` (default 0 and 40: time-shared and SCHED_FIFO side by side); with a priority
 the touch source process runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's
 own tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch and the node's touch arrival
-p99 (capture stamp -> message in its hands). Another process, subscribed to touch alone at the same priority,
+p99 (capture stamp -> message in its hands). `--prewarm 0,1` runs each case with the node's tick prewarming off
+and on (`prewarm_ms`). Another process, subscribed to touch alone at the same priority,
 measures the transport itself (touch stamp -> its callback runs): the floor under the node's figure on this
 machine, with the same load.
 """
