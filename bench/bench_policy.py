@@ -1,7 +1,8 @@
 """Policy runtime benchmark: fast head ORT vs torch, planner full DDIM vs streaming, batched sampling.
 
-Run: ``.venv/bin/python bench/bench_policy.py [--quick]``. Builds a policy at the default model sizes
-(weights from a few training steps on a synthetic dataset: timing does not depend on them), exports
+Run: ``.venv/bin/python bench/bench_policy.py [--quick]``. Also times a whole control tick cold (after a 24 Hz
+period asleep) and prewarmed 1 ms before, as the policy node's `prewarm_ms` does. Builds a policy at the default
+model sizes (weights from a few training steps on a synthetic dataset: timing does not depend on them), exports
 the bundle, and measures everything in one run, interleaving the compared variants round by round so
 that load from other processes hits them alike. Prints medians and p99 (ms) and the ratios.
 """
@@ -89,6 +90,48 @@ def time_call(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
+def cold_vs_warm_ticks(
+    engine: PolicyEngine, threads: int, latent: np.ndarray, touch: np.ndarray, rounds: int, per_round: int = 24
+) -> dict[str, np.ndarray]:
+    """ms of `ReactiveRuntime.tick` (decoder steps, target, guard) back to back, after sleeping a 24 Hz period, and
+    after the same sleep with `ReactiveRuntime.warm` 1 ms before the tick, alternated round by round. A new plan every
+    4 ticks, as the node's 6 Hz planner gives, so the catch-up decodes at a plan switch are in the figures."""
+    from policy_runtime.models.action_space import relative_action_to_target
+    from policy_runtime.runtime import ActionGuard, GuardLimits, Plan, PlanSlot, ReactiveRuntime, TouchHistory
+
+    s = engine.bundle.shapes
+    slot, hist = PlanSlot(), TouchHistory(int(s["touch_dim"]))
+    rate = float(engine.bundle.rates.get("control_hz", 24.0))
+    rt = ReactiveRuntime(engine.fast_head(intra_threads=threads), slot, hist, rate, int(s["horizon"]),
+                         ActionGuard(GuardLimits(max_jump_m=1.0)), to_target=relative_action_to_target)  # fmt: skip
+    base = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
+    period, lead, seq = 1.0 / 24.0, 0.001, [0]
+
+    def tick(sleep_s: float, warm: bool) -> float:
+        if warm:
+            time.sleep(sleep_s - lead)
+            rt.warm(time.monotonic())
+            time.sleep(lead)
+        elif sleep_s:
+            time.sleep(sleep_s)
+        now = time.monotonic()
+        seq[0] += 1
+        if seq[0] % 4 == 1:
+            slot.post(Plan(latent, now - 0.1, base, seq=seq[0]))  # planned from an observation 100 ms old
+        hist.push(now - 0.0005, touch)
+        t0 = time.perf_counter()
+        rt.tick(now)
+        return (time.perf_counter() - t0) * 1e3
+
+    variants = {"back to back (hot)": (0.0, False), "asleep 41.7 ms, cold": (period, False),
+                "asleep 41.7 ms, warmed 1 ms before": (period, True)}  # fmt: skip
+    out: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, (sleep_s, warm) in variants.items():
+            out[name] += [tick(sleep_s, warm) for _ in range(per_round)]
+    return {k: np.asarray(v[2:]) for k, v in out.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -132,6 +175,10 @@ def main() -> None:
             per_round=100,
         )
         report("fast head: decoder one step (B=1)", times, "torch eager (inference_mode)")
+
+        # ---- a whole control tick after a control period asleep: cold vs prewarmed (the node's prewarm_ms)
+        report("control tick after 41.7 ms asleep (24 Hz), cold vs prewarmed 1 ms before", cold_vs_warm_ticks(
+            engine, args.threads, latent, touch, rounds=int(4 * q) or 2), "asleep 41.7 ms, cold")  # fmt: skip
 
         # ---- planner per observation: full DDIM vs streaming
         images = {

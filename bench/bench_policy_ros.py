@@ -15,9 +15,10 @@ of the node's `fast_path_priority` (default 0 and 40: time-shared and SCHED_FIFO
 the touch source process runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's
 own tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch and the node's touch arrival
 p99 (capture stamp -> message in its hands). `--prewarm 0,1` runs each case with the node's tick prewarming off
-and on (`prewarm_ms`). Another process, subscribed to touch alone at the same priority,
-measures the transport itself (touch stamp -> its callback runs): the floor under the node's figure on this
-machine, with the same load.
+and on (`prewarm_ms`). Two more processes, subscribed to touch alone at the same priority, measure the transport
+itself (touch stamp -> its callback runs): one takes messages as the node's fast head does (a wait set of its own,
+rstack.message_waiter), the floor under the node's figure on this machine with the same load; the other through
+rclpy's SingleThreadedExecutor, side by side.
 """
 
 from __future__ import annotations
@@ -53,18 +54,21 @@ def _helper_node(name: str, priority: int):
     return rclpy.create_node(name)
 
 
-def probe(priority: int) -> None:
+def probe(priority: int, receiver: str) -> None:
     """Subscribe to the touch topic until SIGINT; then print the transport latency (callback time - stamp) as JSON.
-    With `priority` > 0 every thread of this process (the middleware's included) runs SCHED_FIFO at it."""
+    With `priority` > 0 every thread of this process (the middleware's included) runs SCHED_FIFO at it. `receiver`:
+    "waiter" takes messages as the policy node's fast head does (rstack.message_waiter), "executor" through rclpy's
+    SingleThreadedExecutor."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from std_msgs.msg import Float32MultiArray
 
     from hardware.tactile.layout import stamp_from_labels
     from rstack import graph
+    from rstack.message_waiter import MessageWaiter
     from rstack.ros_types import topic_qos
 
-    node = _helper_node("bench_touch_probe", priority)
+    node = _helper_node(f"bench_touch_probe_{receiver}", priority)
     lat: list[float] = []
 
     def on_touch(msg) -> None:
@@ -74,17 +78,24 @@ def probe(priority: int) -> None:
             lat.append((t - stamp) * 1e3)
 
     topic = graph.TACTILE_EMBEDDING
-    node.create_subscription(Float32MultiArray, topic.resolve(name="tool"), on_touch, topic_qos(topic))
-    ex = SingleThreadedExecutor()
-    ex.add_node(node)
+    sub = node.create_subscription(Float32MultiArray, topic.resolve(name="tool"), on_touch, topic_qos(topic))
+    if receiver == "waiter":
+        spin_once = MessageWaiter(node, [sub]).spin_once
+    else:
+        ex = SingleThreadedExecutor()
+        ex.add_node(node)
+
+        def spin_once(timeout_s: float) -> None:
+            ex.spin_once(timeout_sec=timeout_s)
+
     try:
         while True:
-            ex.spin_once(timeout_sec=0.1)
+            spin_once(0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     a = np.asarray(lat[len(lat) // 10 :])  # skip the start-up
     out = {"n": int(a.size), "p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99))} if a.size else {}
-    print("PROBE " + json.dumps(out), flush=True)
+    print(f"PROBE {receiver} " + json.dumps(out), flush=True)
     node.destroy_node()
     if rclpy.ok():
         rclpy.shutdown()
@@ -162,7 +173,8 @@ def run_case(
         "max_action_jump_m": 0.5,  # the benchmark bundle's weights are barely trained
     }
     proc = node_proc("policy_node", params, name="policy", tmp=workdir)
-    probe_proc = source = None
+    probes: dict = {}
+    source = None
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = rclpy.create_node("bench_policy_ros", context=ctx)
@@ -209,7 +221,7 @@ def run_case(
 
     try:
         started = proc.wait_for(r"fast path (.*)$", timeout=120)
-        probe_proc = Proc([sys.executable, __file__, "--probe", str(priority)])
+        probes = {r: Proc([sys.executable, __file__, "--probe", f"{priority},{r}"]) for r in ("waiter", "executor")}
         for period, fn in ((1 / 15, pub_cams), (1 / 100, pub_state)):
             threading.Thread(target=publisher, args=(period, fn), daemon=True).start()
         # The touch source is its own process, as the tactile node is, at the node's priority.
@@ -230,9 +242,10 @@ def run_case(
         ok = idx >= 0
         lat_ms = (stamps[ok] - touches[idx[ok]]) * 1e3
         status = frozen_status
-        probe_proc.signal(signal.SIGINT)
-        m = probe_proc.wait_for(r"^PROBE ", timeout=30)
-        transport = json.loads(m.string[len("PROBE ") :])
+        transport = {}
+        for r, p in probes.items():
+            p.signal(signal.SIGINT)
+            transport[r] = json.loads(p.wait_for(rf"^PROBE {r} (.*)$", timeout=30).group(1))
         return {
             "rate_hz": rate_hz,
             "tick_on_touch": tick_on_touch,
@@ -251,8 +264,10 @@ def run_case(
             "arrival_p50_ms": float(status.get("touch_arrival_ms_p50", float("nan"))),
             "arrival_p99_ms": float(status.get("touch_arrival_ms_p99", float("nan"))),
             "ticks_on_touch": float(status.get("fast_ticks_on_touch", 0)) / max(1, int(status.get("fast_ticks", 1))),
-            "transport_p50_ms": float(transport.get("p50", float("nan"))),
-            "transport_p99_ms": float(transport.get("p99", float("nan"))),
+            "transport_p50_ms": float(transport["waiter"].get("p50", float("nan"))),
+            "transport_p99_ms": float(transport["waiter"].get("p99", float("nan"))),
+            "transport_executor_p50_ms": float(transport["executor"].get("p50", float("nan"))),
+            "transport_executor_p99_ms": float(transport["executor"].get("p99", float("nan"))),
         }
     finally:
         stop.set()
@@ -260,7 +275,7 @@ def run_case(
         node.destroy_node()
         rclpy.shutdown(context=ctx)
         proc.stop()
-        for p in (probe_proc, source):
+        for p in (*probes.values(), source):
             if p is not None:
                 p.stop()
 
@@ -284,11 +299,12 @@ def main() -> None:
         default="1",
         help="the node's prewarm_ms values to run side by side, e.g. 0,1 (0: off; 1 is the node's default)",
     )
-    ap.add_argument("--probe", type=int, default=-1, help=argparse.SUPPRESS)  # internal: the transport probe
+    ap.add_argument("--probe", default="", help=argparse.SUPPRESS)  # internal: PRIORITY,RECEIVER (transport probe)
     ap.add_argument("--touch-source", default="", help=argparse.SUPPRESS)  # internal: RATE,PRIORITY,DIM
     args = ap.parse_args()
-    if args.probe >= 0:
-        probe(args.probe)
+    if args.probe:
+        prio, receiver = args.probe.split(",")
+        probe(int(prio), receiver)
         return
     if args.touch_source:
         rate, prio, dim = args.touch_source.split(",")
@@ -320,8 +336,9 @@ def main() -> None:
                             rows.append(r)
                             print(json.dumps(r), flush=True)
     head = ("control", "ticks", "planner", "fast path", "prewarm", "targets", "touch used->target p50", "p99",
-            "in-node p99", "jitter p99", "on touch", "transport p50", "p99", "arrival p99")  # fmt: skip
-    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 12)
+            "in-node p99", "jitter p99", "on touch", "transport p50", "p99", "executor p50", "p99",
+            "arrival p99")  # fmt: skip
+    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 13, 8, 12)
     print("\n" + " ".join(f"{h:>{w}s}" for h, w in zip(head, widths, strict=True)))
     for r in rows:
         mode = "on touch" if r["tick_on_touch"] else "timer only"
@@ -332,6 +349,7 @@ def main() -> None:
             f"{r['used_touch_p50_ms']:20.2f} ms "
             f"{r['used_touch_p99_ms']:5.2f} ms {r['in_node_p99_ms']:9.2f} ms {r['jitter_p99_ms']:8.2f} ms "
             f"{r['ticks_on_touch']:9.0%} {r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms "
+            f"{r['transport_executor_p50_ms']:10.2f} ms {r['transport_executor_p99_ms']:5.2f} ms "
             f"{r['arrival_p99_ms']:9.2f} ms"
         )
 

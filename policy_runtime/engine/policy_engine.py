@@ -247,9 +247,8 @@ class FastHead:
     def warm(self) -> np.ndarray:
         """The next step's decode on scratch copies of its inputs; the head's state is untouched.
 
-        Run just before a tick is due, it brings the step's code, weights and buffers back into the caches: on this
-        project's 2-core VM a step that ran 40 ms after the last one costs 0.3 ms, 1 ms after 0.07 ms
-        (bench/bench_policy_ros.py). Returns the scratch action."""
+        Run just before a tick is due, it brings the step's code, weights and buffers back into the caches after a
+        control period asleep (`FastLoop` prewarm; bench/bench_policy.py). Returns the scratch action."""
         sc = self._scratch
         sc["latent"][:] = self.latent
         sc["touch"][:] = self.touch

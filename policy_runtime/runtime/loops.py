@@ -108,9 +108,9 @@ class FastLoop(threading.Thread):
 
     `prewarm` (e.g. `ReactiveRuntime.warm`) runs `prewarm_s` before each tick is due, and again every `prewarm_s`
     while a touch is late (at most `MAX_PREWARMS` times per wait). A tick's code and data fall out of the caches in
-    the 40 ms between two ticks at 24 Hz: on this project's 2-core VM the same decoder step then costs 0.3 ms
-    instead of 0.02 ms, and the target arithmetic 0.15 ms instead of 0.01 ms (bench/bench_policy_ros.py). Warmed
-    1 ms ahead, the tick finds them there. A failing `prewarm` is switched off (the tick reports its own errors).
+    the 40 ms between two ticks at 24 Hz: on this project's 2-core VM a tick then costs 0.40 ms instead of 0.04 ms
+    back to back, and 0.20 ms when warmed 1 ms ahead (bench/bench_policy.py). A failing `prewarm` is switched off
+    (the tick reports its own errors).
     """
 
     MAX_PREWARMS = 4

@@ -1,7 +1,8 @@
 """Subscriptions whose messages are taken in the calling thread, through a wait set of its own (no executor).
 
 rclpy's executors rebuild their wait set, walk every entity of their nodes and run each callback as a task on every
-`spin_once`: about 0.2 ms of Python per message on this project's 2-core machine (bench/bench_policy_ros.py). A
+`spin_once`: 0.15-0.3 ms more per message at the median on this project's 2-core machine (bench/bench_policy_ros.py,
+its two transport probes). A
 thread that waits on a few latency-critical topics (the policy node's fast head: touch, TCP pose, gripper) needs
 none of it. `MessageWaiter` keeps a wait set with those subscriptions and one guard condition (to end a wait
 early), takes one message per call, the first ready subscription in the order given, and runs that subscription's
