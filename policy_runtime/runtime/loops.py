@@ -158,10 +158,11 @@ class FastLoop(threading.Thread):
     def serve_while_waiting(self, spin_once: Callable[[float], None], interrupt: Callable[[], None]) -> None:
         """Receive messages in this thread between ticks (call before `start`).
 
-        `spin_once(timeout_s)` handles at most one incoming message (e.g. a ROS executor with the touch subscription
-        alone) or returns after the timeout; `interrupt()` ends such a wait early. A touch handled there triggers its
-        tick right here, with no hand-off to another thread and no queue behind other callbacks. Triggers from
-        other threads still work, but wait for the message source's next wake-up.
+        `spin_once(timeout_s)` handles at most one incoming message (e.g. `rstack.message_waiter.MessageWaiter` with
+        the touch, pose and gripper subscriptions) or returns after the timeout; `interrupt()` ends such a wait
+        early. A touch handled there triggers its tick right here, with no hand-off to another thread and no queue
+        behind other callbacks. Triggers from other threads still work, but wait for the message source's next
+        wake-up.
         """
         self._spin_once = spin_once
         self._interrupt = interrupt
@@ -180,7 +181,8 @@ class FastLoop(threading.Thread):
             self._next = last_tick
         self._next += self.period_s
         deadline = self._next + (self.grace_s if after_trigger else 0.0)
-        warm_at, warms = (self._next - self.prewarm_s, 0) if self.prewarm is not None else (float("inf"), 0)
+        warm_at = self._next - self.prewarm_s if self.prewarm is not None else float("inf")
+        warms = 0
         while not self._halt.is_set():
             now = time.monotonic()
             if now >= deadline:

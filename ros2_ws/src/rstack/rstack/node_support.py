@@ -70,8 +70,8 @@ class GraphNode(Node):
     ):
         """Subscribe with the graph's type and QoS; rate and staleness go to /diagnostics.
 
-        `on`: create the subscription on that node instead (one spun by another executor, e.g. a real-time thread's);
-        its rate and staleness are still reported by this one."""
+        `on`: create the subscription on that node instead (one served by another thread, e.g. the policy node's fast
+        head through a wait set of its own); its rate and staleness are still reported by this one."""
         name = topic.resolve(**fmt)
         stats = StreamStats(name, stale_after_s=stale_after_s)
         self._streams[name] = stats

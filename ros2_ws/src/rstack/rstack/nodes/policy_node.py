@@ -160,7 +160,7 @@ class PolicyNode(GraphNode):
         except Exception as exc:  # a bad message must not end the fast head; the loop holds without fresh touch
             if rclpy.ok(context=self.context):
                 self.get_logger().error(f"message refused: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
-            # Shutting down (the loop is about to be stopped) or a failing executor: never spin the loop hot.
+            # Shutting down (the loop is about to be stopped) or a failing wait set: never spin the loop hot.
             time.sleep(min(max(timeout_s, 0.0), 0.01))
 
     # ------------------------------------------------------------------ outputs
