@@ -1,7 +1,8 @@
 """Policy runtime benchmark: fast head ORT vs torch, planner full DDIM vs streaming, batched sampling.
 
 Run: ``.venv/bin/python bench/bench_policy.py [--quick]``. Also times a whole control tick cold (after a 24 Hz
-period asleep) and prewarmed 1 ms before, as the policy node's `prewarm_ms` does. Builds a policy at the default
+period asleep), prewarmed 1 ms before (the policy node's `prewarm_ms`), and with new plans also taken between ticks
+(as the node's fast loop does). Builds a policy at the default
 model sizes (weights from a few training steps on a synthetic dataset: timing does not depend on them), exports
 the bundle, and measures everything in one run, interleaving the compared variants round by round so
 that load from other processes hits them alike. Prints medians and p99 (ms) and the ratios.
@@ -44,11 +45,11 @@ def interleaved(fns: dict[str, Callable[[], object]], rounds: int, per_round: in
 
 def report(title: str, times: dict[str, np.ndarray], base: str) -> None:
     print(f"\n## {title}")
-    print(f"{'variant':34s} {'n':>6s} {'p50 ms':>9s} {'p99 ms':>9s} {'p50 vs ' + base:>14s}")
+    print(f"{'variant':42s} {'n':>6s} {'p50 ms':>9s} {'p99 ms':>9s} {'p50 vs ' + base:>14s}")
     ref = np.median(times[base])
     for name, t in times.items():
         p50, p99 = np.median(t), np.percentile(t, 99)
-        print(f"{name:34s} {len(t):6d} {p50:9.3f} {p99:9.3f} {p50 / ref:13.2f}x")
+        print(f"{name:42s} {len(t):6d} {p50:9.3f} {p99:9.3f} {p50 / ref:13.2f}x")
 
 
 def build_bundle(work: Path) -> tuple[Path, Path]:
@@ -93,9 +94,11 @@ def time_call(fn: Callable[[], object]) -> float:
 def cold_vs_warm_ticks(
     engine: PolicyEngine, threads: int, latent: np.ndarray, touch: np.ndarray, rounds: int, per_round: int = 24
 ) -> dict[str, np.ndarray]:
-    """ms of `ReactiveRuntime.tick` (decoder steps, target, guard) back to back, after sleeping a 24 Hz period, and
-    after the same sleep with `ReactiveRuntime.warm` 1 ms before the tick, alternated round by round. A new plan every
-    4 ticks, as the node's 6 Hz planner gives, so the catch-up decodes at a plan switch are in the figures."""
+    """ms of `ReactiveRuntime.tick` (decoder steps, target, guard) back to back, after sleeping a 24 Hz period, after
+    the same sleep with `ReactiveRuntime.warm` 1 ms before the tick, and with each new plan also taken between ticks
+    (`ReactiveRuntime.prepare`, as the node's fast loop does when a plan is posted), alternated round by round. A new
+    plan every 4 ticks, as the node's 6 Hz planner gives, posted mid-period and planned from an observation 170 ms
+    old (the planner's latency): without `prepare` the tick that takes it decodes ~5 steps."""
     from policy_runtime.models.action_space import relative_action_to_target
     from policy_runtime.runtime import ActionGuard, GuardLimits, Plan, PlanSlot, ReactiveRuntime, TouchHistory
 
@@ -106,29 +109,35 @@ def cold_vs_warm_ticks(
                          ActionGuard(GuardLimits(max_jump_m=1.0)), to_target=relative_action_to_target)  # fmt: skip
     base = np.array([0.5, 0.0, 0.3, 1.0, 0.0, 0.0, 0.0])
     period, lead, seq = 1.0 / 24.0, 0.001, [0]
+    hist.push(time.monotonic() - 1.0, touch)
 
-    def tick(sleep_s: float, warm: bool) -> float:
+    def tick(sleep_s: float, warm: bool, prepare: bool) -> float:
+        seq[0] += 1
+        if seq[0] % 4 == 1:
+            slot.post(Plan(latent, time.monotonic() + sleep_s / 2 - 0.17, base, seq=seq[0]))
+        if sleep_s:
+            time.sleep(sleep_s / 2)
+        if prepare:
+            rt.prepare(time.monotonic())
         if warm:
-            time.sleep(sleep_s - lead)
+            time.sleep(sleep_s / 2 - lead)
             rt.warm(time.monotonic())
             time.sleep(lead)
         elif sleep_s:
-            time.sleep(sleep_s)
+            time.sleep(sleep_s / 2)
         now = time.monotonic()
-        seq[0] += 1
-        if seq[0] % 4 == 1:
-            slot.post(Plan(latent, now - 0.1, base, seq=seq[0]))  # planned from an observation 100 ms old
         hist.push(now - 0.0005, touch)
         t0 = time.perf_counter()
         rt.tick(now)
         return (time.perf_counter() - t0) * 1e3
 
-    variants = {"back to back (hot)": (0.0, False), "asleep 41.7 ms, cold": (period, False),
-                "asleep 41.7 ms, warmed 1 ms before": (period, True)}  # fmt: skip
+    variants = {"back to back (hot)": (0.0, False, False), "asleep 41.7 ms, cold": (period, False, False),
+                "asleep 41.7 ms, warmed 1 ms before": (period, True, False),
+                "asleep, warmed, plans taken between ticks": (period, True, True)}  # fmt: skip
     out: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(rounds):
-        for name, (sleep_s, warm) in variants.items():
-            out[name] += [tick(sleep_s, warm) for _ in range(per_round)]
+        for name, args in variants.items():
+            out[name] += [tick(*args) for _ in range(per_round)]
     return {k: np.asarray(v[2:]) for k, v in out.items()}
 
 
@@ -177,8 +186,12 @@ def main() -> None:
         report("fast head: decoder one step (B=1)", times, "torch eager (inference_mode)")
 
         # ---- a whole control tick after a control period asleep: cold vs prewarmed (the node's prewarm_ms)
-        report("control tick after 41.7 ms asleep (24 Hz), cold vs prewarmed 1 ms before", cold_vs_warm_ticks(
-            engine, args.threads, latent, touch, rounds=int(4 * q) or 2), "asleep 41.7 ms, cold")  # fmt: skip
+        ticks = cold_vs_warm_ticks(engine, args.threads, latent, touch, rounds=int(4 * q) or 2)
+        report(
+            "control tick after 41.7 ms asleep (24 Hz): cold, prewarmed, plans taken early",
+            ticks,
+            "asleep 41.7 ms, cold",
+        )
 
         # ---- planner per observation: full DDIM vs streaming
         images = {

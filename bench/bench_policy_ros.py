@@ -15,10 +15,13 @@ of the node's `fast_path_priority` (default 0 and 40: time-shared and SCHED_FIFO
 the touch source process runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's
 own tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch and the node's touch arrival
 p99 (capture stamp -> message in its hands). `--prewarm 0,1` runs each case with the node's tick prewarming off
-and on (`prewarm_ms`). Two more processes, subscribed to touch alone at the same priority, measure the transport
-itself (touch stamp -> its callback runs): one takes messages as the node's fast head does (a wait set of its own,
-rstack.message_waiter), the floor under the node's figure on this machine with the same load; the other through
-rclpy's SingleThreadedExecutor, side by side.
+and on (`prewarm_ms`). The touch source publishes what the tactile node publishes, built the same way
+(`tactile_array_msg`). After the node's figures are taken, with everything still running, two more processes
+subscribed to touch alone at the same priority measure the transport itself (touch stamp -> its callback runs) for
+`--probe-seconds`: one takes messages as the node's fast head does (a wait set of its own, rstack.message_waiter), the
+floor under the node's figure on this machine with the same load; the other through rclpy's SingleThreadedExecutor,
+side by side. They do not run while the node is measured: three real-time receivers woken by every touch on two
+cores delay each other, and on the robot the policy node is the touch topic's one real-time subscriber.
 """
 
 from __future__ import annotations
@@ -108,9 +111,8 @@ def touch_source(rate_hz: float, priority: int, dim: int) -> None:
     from rclpy.executors import ExternalShutdownException
     from std_msgs.msg import Float32MultiArray
 
-    from hardware.tactile.layout import layout_dims
     from rstack import graph
-    from rstack.msg_convert import float_array_msg
+    from rstack.msg_convert import tactile_array_msg
     from rstack.ros_types import topic_qos
 
     node = _helper_node("bench_touch_source", priority)
@@ -122,7 +124,7 @@ def touch_source(rate_hz: float, priority: int, dim: int) -> None:
     try:
         while True:
             t = time.time()
-            pub.publish(float_array_msg(layout_dims((dim,), ("embedding",), t), zeros))
+            pub.publish(tactile_array_msg(zeros, ["features"], t))  # as the tactile node publishes it
             sent.append(t)
             nxt += period
             time.sleep(max(0.0, nxt - time.monotonic()))
@@ -145,6 +147,8 @@ def run_case(
     camera_size: tuple[int, int] = (320, 240),
     priority: int = 0,
     prewarm_ms: float = 1.0,
+    receivers: tuple[str, ...] = ("waiter", "executor"),
+    probe_seconds: float = 10.0,
 ) -> dict:
     import rclpy
     from geometry_msgs.msg import PoseStamped
@@ -221,7 +225,6 @@ def run_case(
 
     try:
         started = proc.wait_for(r"fast path (.*)$", timeout=120)
-        probes = {r: Proc([sys.executable, __file__, "--probe", f"{priority},{r}"]) for r in ("waiter", "executor")}
         for period, fn in ((1 / 15, pub_cams), (1 / 100, pub_state)):
             threading.Thread(target=publisher, args=(period, fn), daemon=True).start()
         # The touch source is its own process, as the tactile node is, at the node's priority.
@@ -236,6 +239,12 @@ def run_case(
         stamps = np.asarray(targets[n0:])
         time.sleep(1.2)  # one more status message, with touch still flowing (stale touch would be held anyway)
         frozen_status = dict(status)
+        # The transport probes come after the node's figures are taken, the node still running: they measure the
+        # hop under the same load, but are not three real-time receivers woken by each touch on two cores while the
+        # node's figure is taken (on the robot the node is the touch topic's one real-time subscriber).
+        probes = {r: Proc([sys.executable, __file__, "--probe", f"{priority},{r}"]) for r in receivers}
+        if probes:
+            time.sleep(probe_seconds + 3.0)  # + start-up and discovery (each probe drops its first tenth)
         source.signal(signal.SIGINT)
         touches = np.asarray(json.loads(source.wait_for(r"^SENT (.*)$", timeout=30).group(1)))
         idx = np.searchsorted(touches, stamps, side="right") - 1
@@ -259,15 +268,16 @@ def run_case(
             "in_node_p99_ms": float(status.get("fast_path_ms_p99", float("nan"))),
             "planner_ms_p50": float(status.get("planner_ms_p50", float("nan"))),
             "planner_steps": int(status.get("planner_step", 0)),
+            "plans_prepared": int(status.get("fast_plans_prepared", 0)),
             "used_touch_p50_ms": float(status.get("touch_to_target_ms_p50", float("nan"))),
             "used_touch_p99_ms": float(status.get("touch_to_target_ms_p99", float("nan"))),
             "arrival_p50_ms": float(status.get("touch_arrival_ms_p50", float("nan"))),
             "arrival_p99_ms": float(status.get("touch_arrival_ms_p99", float("nan"))),
             "ticks_on_touch": float(status.get("fast_ticks_on_touch", 0)) / max(1, int(status.get("fast_ticks", 1))),
-            "transport_p50_ms": float(transport["waiter"].get("p50", float("nan"))),
-            "transport_p99_ms": float(transport["waiter"].get("p99", float("nan"))),
-            "transport_executor_p50_ms": float(transport["executor"].get("p50", float("nan"))),
-            "transport_executor_p99_ms": float(transport["executor"].get("p99", float("nan"))),
+            "transport_p50_ms": float(transport.get("waiter", {}).get("p50", float("nan"))),
+            "transport_p99_ms": float(transport.get("waiter", {}).get("p99", float("nan"))),
+            "transport_executor_p50_ms": float(transport.get("executor", {}).get("p50", float("nan"))),
+            "transport_executor_p99_ms": float(transport.get("executor", {}).get("p99", float("nan"))),
         }
     finally:
         stop.set()
@@ -299,6 +309,10 @@ def main() -> None:
         default="1",
         help="the node's prewarm_ms values to run side by side, e.g. 0,1 (0: off; 1 is the node's default)",
     )
+    ap.add_argument(
+        "--probes", default="waiter,executor", help="transport probes run after each case's figures ('' for none)"
+    )
+    ap.add_argument("--probe-seconds", type=float, default=10.0, help="measured seconds of the transport probes")
     ap.add_argument("--probe", default="", help=argparse.SUPPRESS)  # internal: PRIORITY,RECEIVER (transport probe)
     ap.add_argument("--touch-source", default="", help=argparse.SUPPRESS)  # internal: RATE,PRIORITY,DIM
     args = ap.parse_args()
@@ -331,7 +345,18 @@ def main() -> None:
                     for prio in (int(v) for v in args.priorities.split(",")):
                         for warm in (float(v) for v in args.prewarm.split(",")):
                             r = run_case(
-                                bundle, rate, trig, args.seconds, work, own_process, args.planner_nice, cam, prio, warm
+                                bundle,
+                                rate,
+                                trig,
+                                args.seconds,
+                                work,
+                                own_process,
+                                args.planner_nice,
+                                cam,
+                                prio,
+                                warm,
+                                tuple(r for r in args.probes.split(",") if r),
+                                args.probe_seconds,
                             )
                             rows.append(r)
                             print(json.dumps(r), flush=True)

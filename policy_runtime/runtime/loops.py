@@ -26,6 +26,8 @@ class PlannerLoop(threading.Thread):
     networks run in a child process) this thread only assembles observations and waits: it stays real-time one
     priority below the thread that started it, so it is never descheduled while holding the GIL.
 
+    `on_post` is called after each plan is posted (the runner tells the fast loop: `FastLoop.plan_posted`).
+
     `pace_clock`: the clock the rate is kept in (default: monotonic). The policy runner gives the node's clock, so
     in sim the planner steps at `rate_hz` of sim time whatever the sim's speed on this machine: the steps per
     episode, and so the failure monitor's windows, do not depend on the machine's load. It is polled every 10 ms
@@ -40,9 +42,11 @@ class PlannerLoop(threading.Thread):
         clock: Callable[[], float] = time.monotonic,
         bulk: bool = True,
         pace_clock: Callable[[], float] | None = None,
+        on_post: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__(name="planner", daemon=True)
         self.bulk = bulk
+        self.on_post = on_post
         self.plan_fn = plan_fn
         self.slot = slot
         self._halt = threading.Event()
@@ -71,7 +75,8 @@ class PlannerLoop(threading.Thread):
                     self.last_error = f"{type(exc).__name__}: {exc}"
                     out = f"planner error: {self.last_error}"
             if isinstance(out, Plan):
-                self.slot.post(out)
+                if self.slot.post(out):
+                    self.on_post()
                 self.latencies_s.append(self.clock() - t0)
                 self.last_reason = ""
             else:
@@ -111,9 +116,16 @@ class FastLoop(threading.Thread):
     the 40 ms between two ticks at 24 Hz: on this project's 2-core VM a tick then costs 0.40 ms instead of 0.04 ms
     back to back, and 0.20 ms when warmed 1 ms ahead (bench/bench_policy.py). A failing `prewarm` is switched off
     (the tick reports its own errors).
+
+    `prepare` (e.g. `ReactiveRuntime.prepare`) takes a new plan between ticks: `plan_posted()` (from the planner's
+    thread) wakes the loop, which runs it at once unless a tick is due within `PREPARE_MARGIN_S` (+ `prewarm_s`); that
+    tick then takes the plan itself. At 24 Hz with a 6 Hz planner one tick in four used to start a new plan and
+    catch its decoder up over the ~5 steps since the plan's observation, on the touch -> target path. Without
+    `serve_while_waiting` the plan waits for the loop's next wake-up (a prewarm or a tick).
     """
 
     MAX_PREWARMS = 4
+    PREPARE_MARGIN_S = 0.002
 
     def __init__(
         self,
@@ -126,6 +138,7 @@ class FastLoop(threading.Thread):
         grace: float = 0.25,
         prewarm: Callable[[], None] | None = None,
         prewarm_s: float = 0.0,
+        prepare: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(name="fast-head", daemon=True)
         self.runtime = runtime
@@ -140,6 +153,10 @@ class FastLoop(threading.Thread):
         self.prewarm_s = min(prewarm_s, 0.5 * self.period_s)
         self.prewarms = 0
         self.prewarm_error = ""
+        self.prepare = prepare
+        self.prepare_error = ""
+        self.prepared = 0  # plans taken between ticks
+        self._plan_waiting = False
         self._halt = threading.Event()
         self._wake = threading.Event()
         self._spin_once: Callable[[float], None] | None = None
@@ -154,6 +171,11 @@ class FastLoop(threading.Thread):
 
     def trigger(self) -> None:
         self._wake.set()
+
+    def plan_posted(self) -> None:
+        """A new plan is in the slot (any thread): take it between ticks rather than in the next one."""
+        self._plan_waiting = True
+        self._interrupt()
 
     def serve_while_waiting(self, spin_once: Callable[[float], None], interrupt: Callable[[], None]) -> None:
         """Receive messages in this thread between ticks (call before `start`).
@@ -188,6 +210,11 @@ class FastLoop(threading.Thread):
             if now >= deadline:
                 self._next = deadline  # a full period to the next tick, not period - grace
                 return False
+            if self._plan_waiting:
+                self._plan_waiting = False
+                if self.prepare is not None and now < self._next - self.prewarm_s - self.PREPARE_MARGIN_S:
+                    self._prepare()
+                    continue
             if now >= warm_at:
                 self._warm()
                 warms += 1
@@ -204,6 +231,15 @@ class FastLoop(threading.Thread):
                     self._next = now  # the schedule follows the touch stream from here
                     return True
         return False
+
+    def _prepare(self) -> None:
+        assert self.prepare is not None
+        try:
+            self.prepare()
+            self.prepared += 1
+        except Exception as exc:  # the tick takes the plan itself, and reports its own errors
+            self.prepare_error = f"{type(exc).__name__}: {exc}"
+            self.prepare = None
 
     def _warm(self) -> None:
         assert self.prewarm is not None

@@ -149,7 +149,12 @@ class PolicyRunner:
         self.touch_to_target_ms: deque[float] = deque(maxlen=5000)
         self.touch_arrival_ms: deque[float] = deque(maxlen=5000)  # capture stamp -> handed to push_touch
         self.planner = PlannerLoop(
-            self.plan_once, self.slot, config.planner_rate_hz, bulk=not config.planner_process, pace_clock=clock
+            self.plan_once,
+            self.slot,
+            config.planner_rate_hz,
+            bulk=not config.planner_process,
+            pace_clock=clock,
+            on_post=lambda: self.fast.plan_posted(),
         )
         self.fast = FastLoop(
             self.runtime,
@@ -160,6 +165,7 @@ class PolicyRunner:
             measured_xyz=lambda: self._tcp_xyz,
             prewarm=lambda: self.runtime.warm(self.clock()),
             prewarm_s=config.prewarm_ms * 1e-3,
+            prepare=lambda: self.runtime.prepare(self.clock()),
         )
 
     # ------------------------------------------------------------------ inputs (any thread)
@@ -312,6 +318,8 @@ class PolicyRunner:
             "fast_ticks": self.fast.ticks,
             "fast_prewarms": self.fast.prewarms,
             **({"fast_prewarm_error": self.fast.prewarm_error} if self.fast.prewarm_error else {}),
+            "fast_plans_prepared": self.fast.prepared,
+            **({"fast_prepare_error": self.fast.prepare_error} if self.fast.prepare_error else {}),
             "touch_to_target_ms_p50": float(np.percentile(t2t, 50)) if t2t.size else float("nan"),
             "touch_to_target_ms_p99": float(np.percentile(t2t, 99)) if t2t.size else float("nan"),
             "touch_arrival_ms_p50": float(np.percentile(arrival, 50)) if arrival.size else float("nan"),

@@ -143,13 +143,8 @@ class ReactiveRuntime:
         plan = self.slot.latest()
         if plan is None:
             return TickResult(None, "no plan yet")
-        if self._plan is None or plan.seq != self._plan.seq:
-            self.head.start(plan.latent)
-            self._plan, self._decoded, self._action = plan, -1, None
-            self._touch_used = float("-inf")
-            self._switch_pending, self._offset = True, None
-        step = int((now_s - plan.obs_stamp_s) / self.dt + 1e-6)  # tolerate float rounding at period edges
-        step = max(step, 0)
+        self._adopt(plan)
+        step = self._step_at(plan, now_s)
         # A sensor fault first: it is the cause when the plan also ran out (no fresh observation to plan from).
         newest_touch = self.touch.newest_stamp()
         if newest_touch is None:
@@ -182,6 +177,42 @@ class ReactiveRuntime:
         if reason is not None:
             return TickResult(None, reason, plan.seq, step, n)
         return TickResult(target, None, plan.seq, step, n, self._touch_used)
+
+    def prepare(self, now_s: float) -> int:
+        """Take a new plan between ticks: start the decoder on it and decode the steps that lie wholly in the past
+        (those before the action step current at `now_s`, each with the touch newest at its time), so that the tick
+        which uses the plan decodes only its own step. The tick would decode them with the same touch samples, so
+        the targets are the same (tested); only the work moves off the touch -> target path. Returns the number of
+        steps decoded. Runs in the fast head's thread (it changes the decoder's state)."""
+        plan = self.slot.latest()
+        if plan is None:
+            return 0
+        self._adopt(plan)
+        upto = self._step_at(plan, now_s) - 1
+        if upto >= self.horizon - 1:  # expired, or will be by the tick: the tick holds
+            return 0
+        n = 0
+        while self._decoded < upto:
+            k = self._decoded + 1
+            features = self.touch.at(plan.obs_stamp_s + k * self.dt)
+            if features is None:  # no touch that old: left to the tick, which knows what to use
+                break
+            self._action = self.head.step(features)
+            self._decoded = k
+            n += 1
+        return n
+
+    def _adopt(self, plan: Plan) -> None:
+        """Make `plan` the one decoded (if it is new): the decoder starts over on its latent."""
+        if self._plan is None or plan.seq != self._plan.seq:
+            self.head.start(plan.latent)
+            self._plan, self._decoded, self._action = plan, -1, None
+            self._touch_used = float("-inf")
+            self._switch_pending, self._offset = True, None
+
+    def _step_at(self, plan: Plan, now_s: float) -> int:
+        """The action step of `plan` current at `now_s` (from the time elapsed since its observation)."""
+        return max(int((now_s - plan.obs_stamp_s) / self.dt + 1e-6), 0)  # tolerate float rounding at period edges
 
     def warm(self, now_s: float) -> None:
         """A tick's work on scratch data, with no effect: the decoder step, the touch lookup, the target and the

@@ -188,6 +188,120 @@ def test_warming_before_each_tick_changes_nothing_the_ticks_compute():
     assert set(plain[2]) == {"non-finite", "jump"}, plain[2]  # the run went through both refusals
 
 
+def test_taking_each_plan_between_ticks_leaves_the_tick_one_decoder_step_and_the_same_targets():
+    """`prepare` between ticks starts a new plan and decodes its steps already past; the tick that uses the plan
+    then decodes only its own step, and every tick computes what it would have without `prepare` (the same
+    targets, holds, guard state and decoder inputs, in the same order), through plan switches, a NaN and a jump."""
+
+    def run(prepare: bool):
+        rt, head, slot, touch = _runtime(max_jump=0.01, blend_s=0.1)
+        out, switch_steps = [], []
+        seq = 0
+        touch.push(9.0, np.array([0.7, 0.0]))  # touch from before the first plan's observation
+        for i in range(60):
+            now = 10.0 + i * DT / 2  # twice the action rate: steps and re-decodes
+            if i % 9 == 0:  # posted between ticks, planned from an observation 170 ms old (~4 steps of catch-up)
+                seq += 1
+                lat = _latent(0.002)
+                lat[:, 1] += 0.003 * seq  # each plan a little to the side: a switch to glide over
+                if i == 18:
+                    lat[6, 0] = np.nan  # reached two action steps after the switch
+                if i == 27:
+                    lat[:, 0] += 0.05  # a jump the guard refuses
+                slot.post(Plan(lat, now - DT / 4 - 0.17, BASE, seq=seq))
+            if prepare:
+                rt.prepare(now - DT / 8)
+            touch.push(now - 0.001, np.array([0.1 * (i % 7), 0.0]))  # this tick's touch, after the prepare
+            res = rt.tick(now)
+            out.append((None if res.target is None else res.target.tolist(), res.reason, res.step))
+            if i % 9 == 0:
+                switch_steps.append(res.decoder_steps)
+        return out, head.seen, dict(rt.guard.rejections), switch_steps
+
+    plain, prepared = run(False), run(True)
+    assert prepared[:3] == plain[:3]
+    assert set(plain[2]) == {"non-finite", "jump"}, plain[2]  # the run went through both refusals
+    assert min(plain[3]) >= 4, plain[3]  # without it, a tick that switches plans catches up over 4+ steps
+    assert set(prepared[3]) == {1}, prepared[3]  # with it, that tick decodes one step: its own
+
+
+def test_prepare_leaves_an_expired_plan_and_steps_without_touch_to_the_tick():
+    rt, head, slot, touch = _runtime()
+    slot.post(Plan(_latent(), 10.0, BASE, seq=1))
+    assert rt.prepare(10.0 + RecordingHead.horizon * DT) == 0 and head.seen == []  # expired by now: no work
+    assert rt.prepare(10.0 + 5 * DT) == 0  # no touch at all yet: nothing to decode with
+    touch.push(10.0 + 2.5 * DT, np.array([0.5, 0.0]))
+    # Step 0 has no touch at its time (decoding is sequential, so nothing after it either): left to the tick, which
+    # decodes steps 0-5 itself, the early ones with the oldest touch it has.
+    assert rt.prepare(10.0 + 5 * DT) == 0
+    res = rt.tick(10.0 + 5 * DT)
+    assert res.reason is None and res.decoder_steps == 6
+    slot.post(Plan(_latent(), 10.0 + 3 * DT, BASE, seq=2))  # every step of this one has touch at its time
+    assert rt.prepare(10.0 + 7.5 * DT) == 4  # steps 0-3; step 4 is the current one, the tick's
+    res = rt.tick(10.0 + 7.6 * DT)
+    assert res.reason is None and res.step == 4 and res.decoder_steps == 1
+
+
+def test_a_posted_plan_is_taken_between_ticks_unless_a_tick_is_due():
+    rt = _runtime()[0]
+    ticks: list[float] = []
+    prepares: list[float] = []
+    woke = threading.Event()
+
+    def spin_once(timeout_s: float) -> None:  # a message source that never has a message
+        woke.wait(timeout_s)
+        woke.clear()
+
+    period = 0.2
+    loop = FastLoop(rt, 1 / period, lambda _t, _r: ticks.append(time.monotonic()),
+                    lambda _h: ticks.append(time.monotonic()), now=time.monotonic,
+                    prepare=lambda: prepares.append(time.monotonic()))  # fmt: skip
+    loop.serve_while_waiting(spin_once, woke.set)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(ticks) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.05)  # a quarter into the period
+        posted = time.monotonic()
+        loop.plan_posted()
+        time.sleep(0.1)
+        assert len(prepares) == 1 and posted <= prepares[0], (posted, prepares)
+        assert not [t for t in ticks if posted < t <= prepares[0]]  # before the next tick, not by it
+        # With the margin wider than what is left of the period, the tick due takes the plan itself.
+        loop.PREPARE_MARGIN_S = 0.9 * period
+        n = len(ticks)
+        while len(ticks) == n and time.monotonic() < deadline + 5:
+            time.sleep(0.005)
+        time.sleep(0.05)
+        loop.plan_posted()
+        time.sleep(0.3)
+        assert len(prepares) == 1 and loop.prepared == 1
+    finally:
+        loop.stop()
+        loop.join(2)
+
+
+def test_the_planner_loop_announces_each_plan_it_posts_and_not_a_stale_one():
+    slot = PlanSlot()
+    stamps = iter([5.0, 4.0, 6.0])  # the second is older than the first: dropped by the slot
+    seqs = itertools.count(1)
+    posted: list[int] = []
+
+    def plan():
+        try:
+            return Plan(_latent(), next(stamps), BASE, seq=next(seqs))
+        except StopIteration:
+            return "done"
+
+    planner = PlannerLoop(plan, slot, rate_hz=50.0, on_post=lambda: posted.append(slot.latest().seq))
+    planner.start()
+    time.sleep(0.3)
+    planner.stop()
+    planner.join(2)
+    assert posted == [1, 3] and slot.dropped_stale == 1
+
+
 def test_the_fast_loop_warms_just_before_each_tick_and_a_failing_warm_is_switched_off():
     rt = _runtime()[0]
     events: list[tuple[str, float]] = []

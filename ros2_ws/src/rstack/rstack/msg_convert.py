@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,7 +44,8 @@ def float_array_msg(dims: Sequence[tuple[str, int, int]] | Sequence[object], dat
     for d in dims:
         label, size, stride = d if isinstance(d, tuple) else (d.label, d.size, d.stride)
         msg.layout.dim.append(MultiArrayDimension(label=label, size=int(size), stride=int(stride)))
-    msg.data = np.asarray(data, np.float32).ravel().tolist()
+    # An array.array('f') is taken as it is; a list is checked value by value in Python (0.1 ms for 600 floats).
+    msg.data = array.array("f", np.ascontiguousarray(data, np.float32).tobytes())
     return msg
 
 

@@ -151,8 +151,8 @@ class SimWorldNode(GraphNode):
         return msg
 
     def _on_tactile(self, field: np.ndarray, embedding: np.ndarray, stamp_s: float) -> None:
+        self.embedding_pub.publish(tactile_array_msg(embedding, ["features"], stamp_s))  # first: the fast head's
         self.flow_pub.publish(tactile_array_msg(field, ["rows", "cols", "xy"], stamp_s))
-        self.embedding_pub.publish(tactile_array_msg(embedding, ["features"], stamp_s))
         self.tactile_count += 1
         self.tactile_times.append(time.monotonic())
 

@@ -134,9 +134,9 @@ class TactileNode(GraphNode):
             self.last_error = str(exc)
             return
         self.missing = flow.missing
-        self.flow_pub.publish(tactile_array_msg(flow.displacement, ["rows", "cols", "xy"], stamp_s))
-        if self.pca is not None:
+        if self.pca is not None:  # first: the policy's fast head waits for it
             self.embedding_pub.publish(tactile_array_msg(self.pca.transform(flow.displacement), ["features"], stamp_s))
+        self.flow_pub.publish(tactile_array_msg(flow.displacement, ["rows", "cols", "xy"], stamp_s))
         self.published += 1
         self.proc_ms.append((time.perf_counter() - t0) * 1e3)
 
