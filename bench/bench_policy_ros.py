@@ -49,6 +49,9 @@ def _helper_node(name: str, priority: int):
     from hardware.realtime import make_threads_realtime
     from rstack.dds import use_stack_dds_profile
 
+    # SIGINT ends the helper's loop as a KeyboardInterrupt, even when the bench was started in the background
+    # from a script (such children inherit SIGINT ignored, and Python then installs no handler for it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.setswitchinterval(0.0005)
     make_threads_realtime(priority)
     use_stack_dds_profile()

@@ -7,7 +7,7 @@ import pytest
 import zarr
 
 from policy_runtime.evaluation.mean_action import MeanAction
-from policy_runtime.evaluation.summary import controller_row, format_table, wilson_interval
+from policy_runtime.evaluation.summary import controller_row, format_policy_timing, format_table, wilson_interval
 
 
 def _dataset(path, episodes):
@@ -76,3 +76,12 @@ def test_wilson_interval_and_table():
     eased = [{**o, "arm_contact_limited": n} for o, n in zip(outcomes, (0, 12, 3), strict=True)]
     row = controller_row("p", eased)
     assert row["contact_limited"] == 2 and "contact limit engaged in 2/3" in format_table([row])
+
+
+def test_policy_timing_leaves_out_the_touch_latency_measured_in_sim_time():
+    st = {"touch_to_target_ms_p50": 0.0, "touch_to_target_ms_p99": 33.3, "fast_path_ms_p50": 0.31,
+          "fast_path_ms_p99": 0.92, "fast_jitter_ms_p99": 2.0, "planner_ms_p50": 170.0}  # fmt: skip
+    wall = format_policy_timing(st)
+    assert "p99 33.30 ms" in wall and "p99 0.92 ms" in wall
+    sim = format_policy_timing(st, sim_time=True)
+    assert "33.30" not in sim and "not measurable in sim time" in sim and "p99 0.92 ms" in sim

@@ -442,7 +442,7 @@ def run(args: argparse.Namespace) -> int:
         print(format_table([r for r in rows if r["scenario"] == sc]))
         for r in rows:
             if r["scenario"] == sc and r["policy_status"]:
-                print(f"  {r['controller']}: {format_policy_timing(r['policy_status'])}")
+                print(f"  {r['controller']}: {format_policy_timing(r['policy_status'], sim_time=True)}")
     monitor = (
         monitor_metrics(args.monitor, args.policy, all_outcomes, args.scenarios, out_dir, "rstack eval")
         if args.monitor
@@ -458,7 +458,7 @@ def run(args: argparse.Namespace) -> int:
         monitor=args.monitor,
         extra="".join(
             f"<p>{html.escape(r['scenario'])}, {html.escape(r['controller'])}: "
-            f"{html.escape(format_policy_timing(r['policy_status']))}</p>"
+            f"{html.escape(format_policy_timing(r['policy_status'], sim_time=True))}</p>"
             for r in rows
             if r["policy_status"]
         ),
