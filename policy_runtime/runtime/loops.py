@@ -113,8 +113,8 @@ class FastLoop(threading.Thread):
 
     `prewarm` (e.g. `ReactiveRuntime.warm`) runs `prewarm_s` before each tick is due, and again every `prewarm_s`
     while a touch is late (at most `MAX_PREWARMS` times per wait). A tick's code and data fall out of the caches in
-    the 40 ms between two ticks at 24 Hz: on this project's 2-core VM a tick then costs 0.40 ms instead of 0.04 ms
-    back to back, and 0.20 ms when warmed 1 ms ahead (bench/bench_policy.py). A failing `prewarm` is switched off
+    the 40 ms between two ticks at 24 Hz: on this project's 2-core VM a tick then costs 0.52 ms instead of 0.08 ms
+    back to back, and 0.34 ms when warmed 1 ms ahead (bench/bench_policy.py). A failing `prewarm` is switched off
     (the tick reports its own errors).
 
     `prepare` (e.g. `ReactiveRuntime.prepare`) takes a new plan between ticks: `plan_posted()` (from the planner's
