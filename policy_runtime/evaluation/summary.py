@@ -61,7 +61,9 @@ def format_policy_timing(status: dict[str, Any], sim_time: bool = False) -> str:
     was decoded with, transport included), in-node fast path, tick jitter, planner latency.
 
     `sim_time`: the node ran on the sim's clock, whose steps are coarser than this latency, so the touch capture ->
-    target figure (a difference of two sim-time stamps) is left out; the in-node figures are in wall time."""
+    target figure (a difference of two sim-time stamps) is left out; the in-node figures are in wall time. The tick
+    jitter is too, but there the ticks follow the sim's touch stream, which runs at the sim's speed, not in real
+    time: it is labelled so."""
 
     def g(key: str) -> float:
         v = status.get(key)
@@ -75,6 +77,7 @@ def format_policy_timing(status: dict[str, Any], sim_time: bool = False) -> str:
     )
     return (
         touch + f"fast path in node (tick -> target published) p50 {g('fast_path_ms_p50'):.2f} ms, "
-        f"p99 {g('fast_path_ms_p99'):.2f} ms; tick jitter p99 {g('fast_jitter_ms_p99'):.1f} ms; "
+        f"p99 {g('fast_path_ms_p99'):.2f} ms; tick jitter p99 {g('fast_jitter_ms_p99'):.1f} ms"
+        f"{' (ticks paced by the sim, not real time)' if sim_time else ''}; "
         f"planner p50 {g('planner_ms_p50'):.0f} ms"
     )

@@ -85,3 +85,4 @@ def test_policy_timing_leaves_out_the_touch_latency_measured_in_sim_time():
     assert "p99 33.30 ms" in wall and "p99 0.92 ms" in wall
     sim = format_policy_timing(st, sim_time=True)
     assert "33.30" not in sim and "not measurable in sim time" in sim and "p99 0.92 ms" in sim
+    assert "paced by the sim" in sim and "paced by the sim" not in wall
