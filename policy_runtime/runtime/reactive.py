@@ -153,16 +153,7 @@ class ReactiveRuntime:
             return TickResult(None, f"touch stale: {now_s - newest_touch:.3f} s old", plan.seq, step)
         if step >= self.horizon:
             return TickResult(None, f"plan {plan.seq} expired: {now_s - plan.obs_stamp_s:.3f} s old", plan.seq, step)
-        n = 0
-        while self._decoded < step:
-            k = self._decoded + 1
-            t_k = now_s if k == step else plan.obs_stamp_s + k * self.dt
-            features = self.touch.at(t_k)
-            if features is None:  # older than the buffer: use the oldest the chunk can have seen
-                features = self.touch.at(now_s)
-            self._action = self.head.step(features)
-            self._decoded = k
-            n += 1
+        n = self._decode_through(plan, step, now_s, in_tick=True)
         if n:
             self._touch_used = newest_touch
         elif newest_touch > self._touch_used:  # between action steps, with a newer touch: re-decode this step
@@ -191,12 +182,22 @@ class ReactiveRuntime:
         upto = self._step_at(plan, now_s) - 1
         if upto >= self.horizon - 1:  # expired, or will be by the tick: the tick holds
             return 0
+        return self._decode_through(plan, upto, now_s, in_tick=False)
+
+    def _decode_through(self, plan: Plan, last: int, now_s: float, in_tick: bool) -> int:
+        """Decode `plan`'s steps after the last one decoded, up to `last`, each with the touch newest at its time;
+        returns how many. In a tick `last` is the current step and gets the touch newest at `now_s`, and a step older
+        than the touch buffer gets the oldest the chunk can have seen; outside a tick (`prepare`) such a step, and
+        the ones after it, are left to the tick."""
         n = 0
-        while self._decoded < upto:
+        while self._decoded < last:
             k = self._decoded + 1
-            features = self.touch.at(plan.obs_stamp_s + k * self.dt)
-            if features is None:  # no touch that old: left to the tick, which knows what to use
-                break
+            t_k = now_s if in_tick and k == last else plan.obs_stamp_s + k * self.dt
+            features = self.touch.at(t_k)
+            if features is None:  # older than the buffer
+                if not in_tick:
+                    break
+                features = self.touch.at(now_s)
             self._action = self.head.step(features)
             self._decoded = k
             n += 1
