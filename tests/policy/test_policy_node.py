@@ -97,7 +97,7 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
                 for kv in st.values:  # the highest value each key has had (diagnostics can lag behind)
                     if kv.key == "held_ticks":
                         held.append(kv.value)
-                    if kv.key.startswith("camera_") and kv.key.endswith("_hz"):
+                    if kv.key == "fast_plans_prepared" or (kv.key.startswith("camera_") and kv.key.endswith("_hz")):
                         diag_values[kv.key] = max(float(kv.value), float(diag_values.get(kv.key, 0.0)))
 
     n.create_subscription(DiagnosticArray, graph.DIAGNOSTICS.name, on_diagnostics, 10)
@@ -158,6 +158,8 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         while not all(diag_values.get(f"camera_{c}_hz", 0) > 0 for c in cams) and time.monotonic() < deadline:
             run(0.5, with_touch=True)
         assert all(diag_values.get(f"camera_{c}_hz", 0) > 0 for c in cams), diag_values
+        # The fast head, woken by the planner, took new plans between ticks (not inside the tick that uses them).
+        assert diag_values.get("fast_plans_prepared", 0) >= 1, diag_values
         # Touch of the wrong size: refused with an error that says why, the arm held, the node alive.
         run(1.0, with_touch=True, dim=touch_dim + 1)
         n_before = len(targets)
