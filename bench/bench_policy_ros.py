@@ -16,18 +16,22 @@ the touch source process runs at it too, as a real-time tactile driver would. Pr
 own tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch and the node's touch arrival
 p99 (capture stamp -> message in its hands). `--prewarm 0,1` runs each case with the node's tick prewarming off
 and on (`prewarm_ms`). The touch source publishes what the tactile node publishes, built the same way
-(`tactile_array_msg`). After the node's figures are taken, with everything still running, two more processes
-subscribed to touch alone at the same priority measure the transport itself (touch stamp -> its callback runs) for
-`--probe-seconds`: one takes messages as the node's fast head does (a wait set of its own, rstack.message_waiter), the
-floor under the node's figure on this machine with the same load; the other through rclpy's SingleThreadedExecutor,
-side by side. They do not run while the node is measured: three real-time receivers woken by every touch on two
-cores delay each other, and on the robot the policy node is the touch topic's one real-time subscriber.
+(`hardware.tactile.wire.encode_tactile_array`). After the node's figures are taken, with everything still running,
+probes run one after the other for `--probe-seconds` each, at the same priority: two processes subscribed to touch
+alone measure the transport itself (touch stamp -> its callback runs), one taking messages as the node's fast head
+does (serialized, through a wait set of its own: rstack.message_waiter), the floor under the node's figure on this
+machine with the same load, the other as a plain rclpy node does (message objects, SingleThreadedExecutor); and a
+pair of processes that only wake each other over a pipe at the touch rate measures the machine's own cross-process
+wake-up, the floor under any middleware. They do not run while the node is measured: real-time receivers woken by
+every touch on two cores delay each other, and on the robot the policy node is the touch topic's one real-time
+subscriber.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -60,31 +64,41 @@ def _helper_node(name: str, priority: int):
     return rclpy.create_node(name)
 
 
+def _percentiles(lat_ms: list[float]) -> dict:
+    """n, p50 and p99 of a probe's latencies, its first tenth (start-up) left out; {} when there are none."""
+    a = np.asarray(lat_ms[len(lat_ms) // 10 :])
+    return {"n": int(a.size), "p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99))} if a.size else {}
+
+
 def probe(priority: int, receiver: str) -> None:
     """Subscribe to the touch topic until SIGINT; then print the transport latency (callback time - stamp) as JSON.
     With `priority` > 0 every thread of this process (the middleware's included) runs SCHED_FIFO at it. `receiver`:
-    "waiter" takes messages as the policy node's fast head does (rstack.message_waiter), "executor" through rclpy's
-    SingleThreadedExecutor."""
+    "waiter" takes messages as the policy node's fast head does (serialized, through rstack.message_waiter, read by
+    hardware.tactile.wire), "executor" as a plain rclpy node does (message objects, rclpy's SingleThreadedExecutor)."""
     import rclpy
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from std_msgs.msg import Float32MultiArray
 
     from hardware.tactile.layout import stamp_from_labels
+    from hardware.tactile.wire import decode_tactile_array
     from rstack import graph
     from rstack.message_waiter import MessageWaiter
     from rstack.ros_types import topic_qos
 
     node = _helper_node(f"bench_touch_probe_{receiver}", priority)
     lat: list[float] = []
+    raw = receiver == "waiter"
 
     def on_touch(msg) -> None:
+        stamp = decode_tactile_array(msg)[0] if raw else stamp_from_labels([d.label for d in msg.layout.dim])
         t = time.time()
-        stamp = stamp_from_labels([d.label for d in msg.layout.dim])
         if stamp is not None:
             lat.append((t - stamp) * 1e3)
 
     topic = graph.TACTILE_EMBEDDING
-    sub = node.create_subscription(Float32MultiArray, topic.resolve(name="tool"), on_touch, topic_qos(topic))
+    sub = node.create_subscription(
+        Float32MultiArray, topic.resolve(name="tool"), on_touch, topic_qos(topic), raw=raw
+    )  # fmt: skip
     if receiver == "waiter":
         spin_once = MessageWaiter(node, [sub]).spin_once
     else:
@@ -99,12 +113,43 @@ def probe(priority: int, receiver: str) -> None:
             spin_once(0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    a = np.asarray(lat[len(lat) // 10 :])  # skip the start-up
-    out = {"n": int(a.size), "p50": float(np.percentile(a, 50)), "p99": float(np.percentile(a, 99))} if a.size else {}
-    print(f"PROBE {receiver} " + json.dumps(out), flush=True)
+    print(f"PROBE {receiver} " + json.dumps(_percentiles(lat)), flush=True)
     node.destroy_node()
     if rclpy.ok():
         rclpy.shutdown()
+
+
+def pipe_probe(priority: int, rate_hz: float) -> None:
+    """The machine's own floor, under the same load: one process wakes another over a pipe (stamp written -> read
+    returns), both SCHED_FIFO `priority`, at the touch rate, until SIGINT; no ROS, no DDS, no message. Prints the
+    latency as JSON. Whatever this takes, a touch message between two processes takes at least as long."""
+    from hardware.realtime import make_threads_realtime
+
+    period = 1.0 / rate_hz
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the receiver: ends when the sender closes the pipe
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.close(w)
+        make_threads_realtime(priority)
+        lat: list[float] = []
+        while len(msg := os.read(r, 8)) == 8:
+            lat.append((time.monotonic_ns() - int.from_bytes(msg, "little")) * 1e-6)
+        print("PROBE pipe " + json.dumps(_percentiles(lat)), flush=True)
+        os._exit(0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.close(r)
+    make_threads_realtime(priority)
+    nxt = time.monotonic()
+    try:
+        while True:
+            os.write(w, time.monotonic_ns().to_bytes(8, "little"))
+            nxt += period
+            time.sleep(max(0.0, nxt - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    os.close(w)
+    os.waitpid(pid, 0)
 
 
 def touch_source(rate_hz: float, priority: int, dim: int) -> None:
@@ -114,8 +159,8 @@ def touch_source(rate_hz: float, priority: int, dim: int) -> None:
     from rclpy.executors import ExternalShutdownException
     from std_msgs.msg import Float32MultiArray
 
+    from hardware.tactile.wire import encode_tactile_array
     from rstack import graph
-    from rstack.msg_convert import tactile_array_msg
     from rstack.ros_types import topic_qos
 
     node = _helper_node("bench_touch_source", priority)
@@ -127,7 +172,7 @@ def touch_source(rate_hz: float, priority: int, dim: int) -> None:
     try:
         while True:
             t = time.time()
-            pub.publish(tactile_array_msg(zeros, ["features"], t))  # as the tactile node publishes it
+            pub.publish(encode_tactile_array(zeros, ["features"], t))  # as the tactile node publishes it
             sent.append(t)
             nxt += period
             time.sleep(max(0.0, nxt - time.monotonic()))
@@ -242,22 +287,21 @@ def run_case(
         stamps = np.asarray(targets[n0:])
         time.sleep(1.2)  # one more status message, with touch still flowing (stale touch would be held anyway)
         frozen_status = dict(status)
-        # The transport probes come after the node's figures are taken, the node still running: they measure the
-        # hop under the same load, but are not three real-time receivers woken by each touch on two cores while the
+        # The probes come after the node's figures are taken, the node still running, one at a time: they measure the
+        # hop under the same load, but are not several real-time receivers woken by each touch on two cores while the
         # node's figure is taken (on the robot the node is the touch topic's one real-time subscriber).
-        probes = {r: Proc([sys.executable, __file__, "--probe", f"{priority},{r}"]) for r in receivers}
-        if probes:
+        transport = {}
+        for r in receivers:
+            probes[r] = Proc([sys.executable, __file__, "--probe", f"{priority},{r},{rate_hz}"])
             time.sleep(probe_seconds + 3.0)  # + start-up and discovery (each probe drops its first tenth)
+            probes[r].signal(signal.SIGINT)
+            transport[r] = json.loads(probes[r].wait_for(rf"^PROBE {r} (.*)$", timeout=30).group(1))
         source.signal(signal.SIGINT)
         touches = np.asarray(json.loads(source.wait_for(r"^SENT (.*)$", timeout=30).group(1)))
         idx = np.searchsorted(touches, stamps, side="right") - 1
         ok = idx >= 0
         lat_ms = (stamps[ok] - touches[idx[ok]]) * 1e3
         status = frozen_status
-        transport = {}
-        for r, p in probes.items():
-            p.signal(signal.SIGINT)
-            transport[r] = json.loads(p.wait_for(rf"^PROBE {r} (.*)$", timeout=30).group(1))
         return {
             "rate_hz": rate_hz,
             "tick_on_touch": tick_on_touch,
@@ -281,6 +325,8 @@ def run_case(
             "transport_p99_ms": float(transport.get("waiter", {}).get("p99", float("nan"))),
             "transport_executor_p50_ms": float(transport.get("executor", {}).get("p50", float("nan"))),
             "transport_executor_p99_ms": float(transport.get("executor", {}).get("p99", float("nan"))),
+            "pipe_p50_ms": float(transport.get("pipe", {}).get("p50", float("nan"))),
+            "pipe_p99_ms": float(transport.get("pipe", {}).get("p99", float("nan"))),
         }
     finally:
         stop.set()
@@ -313,15 +359,20 @@ def main() -> None:
         help="the node's prewarm_ms values to run side by side, e.g. 0,1 (0: off; 1 is the node's default)",
     )
     ap.add_argument(
-        "--probes", default="waiter,executor", help="transport probes run after each case's figures ('' for none)"
+        "--probes",
+        default="waiter,executor,pipe",
+        help="probes run after each case's figures, one after the other: waiter, executor, pipe ('' for none)",
     )
     ap.add_argument("--probe-seconds", type=float, default=10.0, help="measured seconds of the transport probes")
-    ap.add_argument("--probe", default="", help=argparse.SUPPRESS)  # internal: PRIORITY,RECEIVER (transport probe)
+    ap.add_argument("--probe", default="", help=argparse.SUPPRESS)  # internal: PRIORITY,RECEIVER,RATE (a probe)
     ap.add_argument("--touch-source", default="", help=argparse.SUPPRESS)  # internal: RATE,PRIORITY,DIM
     args = ap.parse_args()
     if args.probe:
-        prio, receiver = args.probe.split(",")
-        probe(int(prio), receiver)
+        prio, receiver, rate = args.probe.split(",")
+        if receiver == "pipe":
+            pipe_probe(int(prio), float(rate))
+        else:
+            probe(int(prio), receiver)
         return
     if args.touch_source:
         rate, prio, dim = args.touch_source.split(",")
@@ -365,8 +416,8 @@ def main() -> None:
                             print(json.dumps(r), flush=True)
     head = ("control", "ticks", "planner", "fast path", "prewarm", "targets", "touch used->target p50", "p99",
             "in-node p99", "jitter p99", "on touch", "transport p50", "p99", "executor p50", "p99",
-            "arrival p99")  # fmt: skip
-    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 13, 8, 12)
+            "arrival p99", "pipe p50", "p99")  # fmt: skip
+    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 13, 8, 12, 9, 8)
     print("\n" + " ".join(f"{h:>{w}s}" for h, w in zip(head, widths, strict=True)))
     for r in rows:
         mode = "on touch" if r["tick_on_touch"] else "timer only"
@@ -378,7 +429,7 @@ def main() -> None:
             f"{r['used_touch_p99_ms']:5.2f} ms {r['in_node_p99_ms']:9.2f} ms {r['jitter_p99_ms']:8.2f} ms "
             f"{r['ticks_on_touch']:9.0%} {r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms "
             f"{r['transport_executor_p50_ms']:10.2f} ms {r['transport_executor_p99_ms']:5.2f} ms "
-            f"{r['arrival_p99_ms']:9.2f} ms"
+            f"{r['arrival_p99_ms']:9.2f} ms {r['pipe_p50_ms']:6.2f} ms {r['pipe_p99_ms']:5.2f} ms"
         )
 
 

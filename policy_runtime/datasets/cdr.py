@@ -6,7 +6,7 @@ lets the recorder and the dataset builder use header stamps of 1 MB images at no
 
 Header-less `*MultiArray` messages of the stack (tactile flow and embedding) carry their capture stamp in
 the first layout label, "<name>@<stamp_ns>" (`hardware.tactile.layout`); `layout_stamp_ns` reads it from
-the CDR bytes the same way.
+the CDR bytes with `hardware.tactile.wire`, which the touch path uses too.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 
 from hardware.tactile.layout import stamp_from_labels
+from hardware.tactile.wire import first_label
 
 _LE = struct.Struct("<iI")
 _BE = struct.Struct(">iI")
@@ -28,14 +29,10 @@ def header_stamp_ns(data: bytes | memoryview) -> int:
 
 
 def layout_stamp_ns(data: bytes | memoryview) -> int | None:
-    """The capture stamp (ns) in the first layout label of a CDR-serialized *MultiArray, or None."""
-    if len(data) < 12:
+    """The capture stamp (ns) in the first layout label of a CDR-serialized *MultiArray, or None (none or malformed)."""
+    try:
+        label = first_label(data)
+    except ValueError:
         return None
-    u32 = struct.Struct("<I" if data[1] & 1 else ">I")
-    (ndim,) = u32.unpack_from(data, 4)
-    if ndim == 0:
-        return None
-    (n,) = u32.unpack_from(data, 8)
-    label = bytes(data[12 : 12 + n]).rstrip(b"\0").decode(errors="replace")
-    stamp = stamp_from_labels([label])
+    stamp = stamp_from_labels([label or ""])
     return None if stamp is None else round(stamp * 1e9)

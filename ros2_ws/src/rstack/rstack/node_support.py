@@ -66,12 +66,14 @@ class GraphNode(Node):
         callback: Callable[[Any], None],
         stale_after_s: float = 0.5,
         on: Node | None = None,
+        raw: bool = False,
         **fmt: str,
     ):
         """Subscribe with the graph's type and QoS; rate and staleness go to /diagnostics.
 
         `on`: create the subscription on that node instead (one served by another thread, e.g. the policy node's fast
-        head through a wait set of its own); its rate and staleness are still reported by this one."""
+        head through a wait set of its own); its rate and staleness are still reported by this one. `raw`: the
+        callback gets the serialized message (bytes), not a message object."""
         name = topic.resolve(**fmt)
         stats = StreamStats(name, stale_after_s=stale_after_s)
         self._streams[name] = stats
@@ -84,7 +86,7 @@ class GraphNode(Node):
                 stats.tick()
             callback(msg)
 
-        return (on or self).create_subscription(topic_class(topic), name, _cb, topic_qos(topic))
+        return (on or self).create_subscription(topic_class(topic), name, _cb, topic_qos(topic), raw=raw)
 
     def graph_service(self, service: graph.Service, callback: Callable[[Any, Any], Any], **fmt: str):
         return self.create_service(message_class(service.srv_type), service.resolve(**fmt), callback)

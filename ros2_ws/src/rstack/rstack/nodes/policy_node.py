@@ -17,7 +17,7 @@ import rclpy
 from std_msgs.msg import Float64MultiArray, String
 
 from hardware.realtime import make_threads_realtime
-from hardware.tactile.layout import stamp_from_labels
+from hardware.tactile.wire import decode_tactile_array
 from policy_runtime.engine.bundle import BundleError
 from policy_runtime.engine.policy_engine import PolicyEngine
 from policy_runtime.fiper.messages import encode_chunks, encode_embedding
@@ -70,7 +70,9 @@ class PolicyNode(GraphNode):
         )  # fmt: skip
         fast = self.fast_node
         subs = [  # touch first: when several wait, touch is handled first
-            self.graph_subscription(graph.TACTILE_EMBEDDING, self._on_touch, on=fast, name=p["tactile_sensor"]),
+            self.graph_subscription(  # serialized: read without rosidl's message objects (hardware.tactile.wire)
+                graph.TACTILE_EMBEDDING, self._on_touch, on=fast, raw=True, name=p["tactile_sensor"]
+            ),
             self.graph_subscription(graph.FRANKA_EE_POSE, self._on_pose, on=fast),
             self.graph_subscription(graph.FRANKA_GRIPPER_STATE, self._on_gripper, on=fast),
         ]
@@ -145,11 +147,11 @@ class PolicyNode(GraphNode):
         if msg.position:
             self.runner.push_gripper_width(stamp_to_s(msg.header.stamp), float(msg.position[0]))
 
-    def _on_touch(self, msg) -> None:
-        stamp = stamp_from_labels([d.label for d in msg.layout.dim])
+    def _on_touch(self, raw: bytes) -> None:
+        stamp, values = decode_tactile_array(raw)  # ValueError on a malformed message: logged by _serve_fast
         if stamp is None:  # no capture stamp: cannot be aligned, so it is not used
             return
-        self.runner.push_touch(stamp, np.asarray(msg.data, np.float32))
+        self.runner.push_touch(stamp, values)
 
     def _serve_fast(self, timeout_s: float) -> None:
         """The fast head's wait: handle one touch, pose or gripper message (a touch runs its tick) or time out.

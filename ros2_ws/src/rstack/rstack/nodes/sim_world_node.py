@@ -24,8 +24,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
 from hardware.sim.flight_recorder import COMMUNICATION_LIMIT_STEPS
+from hardware.tactile.wire import encode_tactile_array
 from rstack import graph
-from rstack.msg_convert import tactile_array_msg
 from rstack.node_support import ERROR, OK, WARN, GraphNode, run_node, s_to_stamp
 
 SIM_TACTILE_NAME = "tool"
@@ -151,8 +151,8 @@ class SimWorldNode(GraphNode):
         return msg
 
     def _on_tactile(self, field: np.ndarray, embedding: np.ndarray, stamp_s: float) -> None:
-        self.embedding_pub.publish(tactile_array_msg(embedding, ["features"], stamp_s))  # first: the fast head's
-        self.flow_pub.publish(tactile_array_msg(field, ["rows", "cols", "xy"], stamp_s))
+        self.embedding_pub.publish(encode_tactile_array(embedding, ["features"], stamp_s))  # first: the fast head's
+        self.flow_pub.publish(encode_tactile_array(field, ["rows", "cols", "xy"], stamp_s))
         self.tactile_count += 1
         self.tactile_times.append(time.monotonic())
 

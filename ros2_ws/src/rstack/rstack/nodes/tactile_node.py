@@ -19,9 +19,9 @@ from hardware.tactile.capture import TactileCapture, VideoSource
 from hardware.tactile.embedding import PCAEmbedding
 from hardware.tactile.geometry import grid_spec
 from hardware.tactile.tracker import MarkerTracker, ReferenceError
+from hardware.tactile.wire import encode_tactile_array
 from hardware.tactile.wrench import WrenchFeatures
 from rstack import graph
-from rstack.msg_convert import tactile_array_msg
 from rstack.node_support import ERROR, OK, STALE, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
 from rstack.nodes.camera_node import image_msg
 
@@ -135,8 +135,9 @@ class TactileNode(GraphNode):
             return
         self.missing = flow.missing
         if self.pca is not None:  # first: the policy's fast head waits for it
-            self.embedding_pub.publish(tactile_array_msg(self.pca.transform(flow.displacement), ["features"], stamp_s))
-        self.flow_pub.publish(tactile_array_msg(flow.displacement, ["rows", "cols", "xy"], stamp_s))
+            features = self.pca.transform(flow.displacement)
+            self.embedding_pub.publish(encode_tactile_array(features, ["features"], stamp_s))
+        self.flow_pub.publish(encode_tactile_array(flow.displacement, ["rows", "cols", "xy"], stamp_s))
         self.published += 1
         self.proc_ms.append((time.perf_counter() - t0) * 1e3)
 
@@ -181,7 +182,7 @@ class TactileNode(GraphNode):
         except ValueError as exc:
             self.last_error = str(exc)
             return
-        self.embedding_pub.publish(tactile_array_msg(feats, ["features"], stamp_to_s(msg.header.stamp)))
+        self.embedding_pub.publish(encode_tactile_array(feats, ["features"], stamp_to_s(msg.header.stamp)))
         self.published += 1
 
     def _srv_tare(self, _req: Any, resp: Any) -> Any:
