@@ -13,18 +13,19 @@ and B=16, each with the planner as a thread of the node and in its own process (
 side; `--timer-only` adds the cases without touch-triggered ticks. Each case runs for every `--priorities` value
 of the node's `fast_path_priority` (default 0 and 40: time-shared and SCHED_FIFO side by side); with a priority
 the touch source process runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's
-own tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch and the node's touch arrival
-p99 (capture stamp -> message in its hands). `--prewarm 0,1` runs each case with the node's tick prewarming off
-and on (`prewarm_ms`). The touch source publishes what the tactile node publishes, built the same way
-(`hardware.tactile.wire.encode_tactile_array`). After the node's figures are taken, with everything still running,
-probes run one after the other for `--probe-seconds` each, at the same priority: two processes subscribed to touch
-alone measure the transport itself (touch stamp -> its callback runs), one taking messages as the node's fast head
-does (serialized, through a wait set of its own: rstack.message_waiter), the floor under the node's figure on this
-machine with the same load, the other as a plain rclpy node does (message objects, SingleThreadedExecutor); and a
-pair of processes that only wake each other over a pipe at the touch rate measures the machine's own cross-process
-wake-up, the floor under any middleware. They do not run while the node is measured: real-time receivers woken by
-every touch on two cores delay each other, and on the robot the policy node is the touch topic's one real-time
-subscriber.
+own tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch, the node's touch arrival p99
+(capture stamp -> message in its hands) and the host's steal while the node was measured (the share of CPU time this
+virtual machine's CPUs were ready but the host ran something else; 0 on bare metal). `--prewarm 0,1` runs each case
+with the node's tick prewarming off and on (`prewarm_ms`). The touch source publishes what the tactile node
+publishes, built the same way (`hardware.tactile.wire.encode_tactile_array`). After the node's figures are taken,
+with everything still running, probes run one after the other for `--probe-seconds` each, at the same priority: two
+processes subscribed to touch alone measure the transport itself (touch stamp -> its callback runs), one taking
+messages as the node's fast head does (serialized, through a wait set of its own: rstack.message_waiter), the floor
+under the node's figure on this machine with the same load, the other as a plain rclpy node does (message objects,
+SingleThreadedExecutor); and a pair of processes that only wake each other over a pipe at the touch rate measures
+the machine's own cross-process wake-up, the floor under any middleware. They do not run while the node is measured:
+real-time receivers woken by every touch on two cores delay each other, and on the robot the policy node is the
+touch topic's one real-time subscriber.
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ def _helper_node(name: str, priority: int):
     # SIGINT (the end of the case) is a KeyboardInterrupt here, not a context shut down under a publish in flight.
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     return rclpy.create_node(name)
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(steal, total) CPU ticks of this machine so far (/proc/stat; (0, 0) where there is none). Steal is the time a
+    virtual machine's CPUs were ready to run but the host ran something else: 0 on bare metal."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
 
 
 def _percentiles(lat_ms: list[float]) -> dict:
@@ -282,9 +294,10 @@ def run_case(
             time.sleep(0.05)
         if len(targets) < 10:
             raise RuntimeError(f"no targets from the policy node: {status}\n{proc.output[-2000:]}")
-        n0 = len(targets)
+        n0, ticks0 = len(targets), _cpu_ticks()
         time.sleep(seconds)
-        stamps = np.asarray(targets[n0:])
+        stamps, ticks1 = np.asarray(targets[n0:]), _cpu_ticks()
+        steal = (ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1])
         time.sleep(1.2)  # one more status message, with touch still flowing (stale touch would be held anyway)
         frozen_status = dict(status)
         # The probes come after the node's figures are taken, the node still running, one at a time: they measure the
@@ -309,6 +322,7 @@ def run_case(
             "fast_path": started.group(1),
             "prewarm_ms": prewarm_ms,
             "targets": int(stamps.size),
+            "host_steal": steal,
             "lat_p50_ms": float(np.percentile(lat_ms, 50)),
             "lat_p99_ms": float(np.percentile(lat_ms, 99)),
             "jitter_p99_ms": float(status.get("fast_jitter_ms_p99", float("nan"))),
@@ -416,8 +430,8 @@ def main() -> None:
                             print(json.dumps(r), flush=True)
     head = ("control", "ticks", "planner", "fast path", "prewarm", "targets", "touch used->target p50", "p99",
             "in-node p99", "jitter p99", "on touch", "transport p50", "p99", "executor p50", "p99",
-            "arrival p99", "pipe p50", "p99")  # fmt: skip
-    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 13, 8, 12, 9, 8)
+            "arrival p99", "pipe p50", "p99", "steal")  # fmt: skip
+    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 13, 8, 12, 9, 8, 6)
     print("\n" + " ".join(f"{h:>{w}s}" for h, w in zip(head, widths, strict=True)))
     for r in rows:
         mode = "on touch" if r["tick_on_touch"] else "timer only"
@@ -429,7 +443,8 @@ def main() -> None:
             f"{r['used_touch_p99_ms']:5.2f} ms {r['in_node_p99_ms']:9.2f} ms {r['jitter_p99_ms']:8.2f} ms "
             f"{r['ticks_on_touch']:9.0%} {r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms "
             f"{r['transport_executor_p50_ms']:10.2f} ms {r['transport_executor_p99_ms']:5.2f} ms "
-            f"{r['arrival_p99_ms']:9.2f} ms {r['pipe_p50_ms']:6.2f} ms {r['pipe_p99_ms']:5.2f} ms"
+            f"{r['arrival_p99_ms']:9.2f} ms {r['pipe_p50_ms']:6.2f} ms {r['pipe_p99_ms']:5.2f} ms "
+            f"{r['host_steal']:6.1%}"
         )
 
 
