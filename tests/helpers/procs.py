@@ -56,13 +56,15 @@ class Proc:
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            exited = self.p.poll() is not None
+            if exited:  # the last lines may still be in the pipe: let the reader take them before the last look
+                self._reader.join(timeout=1)
             with self._lock:
                 for line in self.lines:
                     m = rx.search(line)
                     if m:
                         return m
-            if self.p.poll() is not None:
-                self._reader.join(timeout=1)
+            if exited:
                 break
             time.sleep(0.05)
         raise AssertionError(f"no line matching {pattern!r} within {timeout}s from {self.argv}:\n{self.output}")
