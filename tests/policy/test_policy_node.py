@@ -15,6 +15,7 @@ from std_msgs.msg import Float32MultiArray
 
 from hardware.realtime import realtime_available
 from hardware.tactile.layout import layout_dims
+from hardware.tactile.wire import encode_tactile_array
 from policy_runtime.engine.bundle import load_bundle
 from policy_runtime.fiper.messages import decode_chunks, decode_embedding
 from rstack import graph
@@ -113,7 +114,7 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
     ex.add_node(n)
     img = Image(height=60, width=80, encoding="rgb8", step=240, data=bytes(np.full(60 * 240, 90, np.uint8)))
 
-    def publish(with_touch: bool, dim: int = touch_dim) -> None:
+    def publish(with_touch: bool, dim: int = touch_dim, truncated: bool = False) -> None:
         t = n.get_clock().now().nanoseconds * 1e-9
         stamp = s_to_stamp(t)
         for pub in img_pubs.values():
@@ -123,13 +124,15 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         g = JointState(name=["width", "grasped"], position=[0.04, 0.0])
         g.header.stamp = stamp
         grip_pub.publish(g)
-        if with_touch:
+        if truncated:  # the serialized message cut short by 4 bytes (the node takes touch as bytes)
+            touch_pub.publish(encode_tactile_array(np.zeros(dim), ["embedding"], t)[:-4])
+        elif with_touch:
             touch_pub.publish(float_array_msg(layout_dims((dim,), ("embedding",), t), np.zeros(dim)))
 
-    def run(seconds: float, with_touch: bool, dim: int = touch_dim) -> None:
+    def run(seconds: float, with_touch: bool, dim: int = touch_dim, truncated: bool = False) -> None:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            publish(with_touch, dim)
+            publish(with_touch, dim, truncated)
             ex.spin_once(timeout_sec=0.02)
             time.sleep(0.01)
 
@@ -166,6 +169,14 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         run(1.0, with_touch=True, dim=touch_dim + 1)
         assert len(targets) <= n_before + 1, ("targets sent on refused touch", diags[-3:])
         assert f"message refused: ValueError: touch features must have shape ({touch_dim},)" in node.output
+        # Touch bytes cut short on the wire: refused too, with what is wrong, and nothing sent on them.
+        run(1.0, with_touch=False, truncated=True)
+        n_before = len(targets)
+        deadline = time.monotonic() + 8  # the node logs a refused message at most every 5 s
+        while "do not fit" not in node.output and time.monotonic() < deadline:
+            run(0.5, with_touch=False, truncated=True)
+        assert len(targets) <= n_before + 1, ("targets sent on truncated touch", diags[-3:])
+        assert f"message refused: ValueError: {touch_dim} values do not fit" in node.output
         assert node.p.poll() is None, node.output
         n_before = len(targets)
         deadline = time.monotonic() + 20
@@ -182,4 +193,9 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         ex.remove_node(n)
         code = node.stop()
     assert code == 0, node.output
-    node.assert_no_errors(allowed=["message refused: ValueError: touch features must have shape"])
+    node.assert_no_errors(
+        allowed=[
+            "message refused: ValueError: touch features must have shape",
+            "message refused: ValueError: .* do not fit",
+        ]
+    )
