@@ -100,7 +100,6 @@ def decode_tactile_array(data: bytes | memoryview) -> tuple[float | None, np.nda
     """(capture stamp in s or None, flat float32 values) of a serialized Float32MultiArray; ValueError if malformed."""
     order = _byte_order(data)
     u32 = _U32[order]
-    label = ""
     try:
         (ndim,) = u32.unpack_from(data, 4)
         off = 8
@@ -108,8 +107,6 @@ def decode_tactile_array(data: bytes | memoryview) -> tuple[float | None, np.nda
             (n,) = u32.unpack_from(data, off)
             if n == 0 or off + 4 + n > len(data):
                 raise ValueError(f"dimension {i}: a label of {n} bytes does not fit in {len(data)} bytes")
-            if i == 0:
-                label = bytes(data[off + 4 : off + 3 + n]).decode(errors="replace")
             off += 4 + n + (-n % 4) + 8  # the label (padded), size, stride
         (count,) = u32.unpack_from(data, off + 4)  # after data_offset
     except struct.error:
@@ -118,4 +115,4 @@ def decode_tactile_array(data: bytes | memoryview) -> tuple[float | None, np.nda
     if off + 4 * count > len(data):
         raise ValueError(f"{count} values do not fit in a Float32MultiArray of {len(data)} bytes")
     values = np.frombuffer(data, order + "f4", count, off).astype(np.float32)  # a copy, native order
-    return stamp_from_labels([label]), values
+    return stamp_from_labels([first_label(data) or ""]), values
