@@ -93,7 +93,12 @@ def test_sim_world_node_serves_sensors_episodes_and_the_arm(ros_node, tmp_path) 
         while "episode" not in json.loads(got[graph.SIM_EPISODE.name][-1][1].data) and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
         record = json.loads(got[graph.SIM_EPISODE.name][-1][1].data)
-        assert record["episode"] == 0 and record["seed"] == 5 and record["status"] == "running"
+        assert record["episode"] == 0 and record["seed"] == 5, record
+        # The sim runs as fast as the machine allows: on a quiet one, episode 0 (20 s of sim time) can end within the
+        # collection window. Nothing controls the arm, so it must then have ended by its time limit, nothing else.
+        if record["status"] != "running":
+            assert record["status"] == "done" and record["outcome"]["kind"] == "timeout", record
+            assert record["outcome"]["time_s"] >= record["task"]["time_limit_s"], record
         priv = json.loads(got[graph.SIM_PRIVILEGED_STATE.name][-1][1].data)
         assert priv["table_top_z"] == record["params"]["table_top_z"] and priv["in_contact"] is False
 
