@@ -1,11 +1,11 @@
 """Tactile Float32MultiArray messages straight to and from their serialized (CDR) bytes (ROS-free).
 
 The stack's touch path sends and takes these bytes instead of rosidl's Python message objects. On the 2-core
-machine this project is measured on, code that has not run in the last few milliseconds runs ~20x slower than
+machine this project is measured on, code that has not run in the last few milliseconds runs 10-30x slower than
 back to back, and touch comes every 10-42 ms: building a `Float32MultiArray` and having rclpy serialize it took
-0.33 ms at the median after a 40 ms pause, and taking one as a message object and reading its stamp and values
-0.29 ms. Those sit on the touch -> target path, whose p99 budget is 2 ms; this module does each in a fraction of
-that (`bench/bench_touch_wire.py`).
+0.26 ms at the median after a 24 Hz period asleep, and taking one as a message object and reading its stamp and
+values 0.27 ms. Those sit on the touch -> target path, whose p99 budget is 2 ms; this module does them in 0.09 and
+0.12 ms (`bench/bench_touch_wire.py`).
 
 The bytes are the standard message, so every other subscriber (the recorder, `ros2 topic echo`, a bag) reads them
 as a Float32MultiArray. The tests check both directions against rclpy's serialization.
