@@ -10,10 +10,7 @@ values 0.27 ms. Those sit on the touch -> target path, whose p99 budget is 2 ms;
 The bytes are the standard message, so every other subscriber (the recorder, `ros2 topic echo`, a bag) reads them
 as a Float32MultiArray. The tests check both directions against rclpy's serialization.
 
-CDR of std_msgs/Float32MultiArray: a 4-byte encapsulation header (byte 1: 0x01 little endian, 0x00 big endian),
-then the layout's dimensions (uint32 count; each a string - uint32 length with the NUL, the bytes, the NUL,
-padding to 4 - then uint32 size and stride), uint32 data_offset, and the data (uint32 count, float32 values).
-Every field is 4-byte aligned, so no other padding occurs.
+The CDR layout, and the parts that are not tactile-specific, are in `hardware.multiarray_wire`.
 """
 
 from __future__ import annotations
@@ -24,17 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hardware.multiarray_wire import CDR_LE, LE_U32, LE_U32X2, U32, byte_order, cdr_string, first_label
 from hardware.tactile.layout import layout_dims, stamp_from_labels
-
-_CDR_BE, _CDR_LE = b"\x00\x00\x00\x00", b"\x00\x01\x00\x00"  # plain CDR, options 0 (what Fast DDS writes)
-_LE_U32, _LE_U32X2 = struct.Struct("<I"), struct.Struct("<II")
-_U32 = {"<": _LE_U32, ">": struct.Struct(">I")}
-
-
-def _cdr_string(text: str) -> bytes:
-    """A little-endian CDR string padded to 4 bytes (the field after it is a uint32)."""
-    raw = text.encode() + b"\x00"
-    return _LE_U32.pack(len(raw)) + raw + b"\x00" * (-len(raw) % 4)
 
 
 class TactileArrayEncoder:
@@ -47,17 +35,17 @@ class TactileArrayEncoder:
         dims = layout_dims(shape, names, 0.0)  # raises on a shape/names mismatch
         self.shape = tuple(int(n) for n in shape)
         self._name = names[0]
-        self._head = _CDR_LE + _LE_U32.pack(len(dims))
-        rest = b"".join(_cdr_string(label) + _LE_U32X2.pack(n, s) for label, n, s in dims[1:])
+        self._head = CDR_LE + LE_U32.pack(len(dims))
+        rest = b"".join(cdr_string(label) + LE_U32X2.pack(n, s) for label, n, s in dims[1:])
         # the first dimension's size and stride, the other dimensions, data_offset 0, the number of values
-        self._tail = _LE_U32X2.pack(dims[0][1], dims[0][2]) + rest + _LE_U32X2.pack(0, int(np.prod(self.shape)))
+        self._tail = LE_U32X2.pack(dims[0][1], dims[0][2]) + rest + LE_U32X2.pack(0, int(np.prod(self.shape)))
 
     def encode(self, values: np.ndarray, stamp_s: float) -> bytes:
         """The message for `values` (of this encoder's shape, any float dtype) captured at `stamp_s`."""
         data = np.asarray(values, "<f4")
         if data.shape != self.shape:
             raise ValueError(f"tactile values of shape {data.shape}, expected {self.shape}")
-        label = _cdr_string(f"{self._name}@{round(stamp_s * 1e9)}")
+        label = cdr_string(f"{self._name}@{round(stamp_s * 1e9)}")
         return b"".join((self._head, label, self._tail, data.tobytes()))
 
 
@@ -72,34 +60,10 @@ def encode_tactile_array(values: np.ndarray, names: Sequence[str], stamp_s: floa
     return _encoder(values.shape, tuple(names)).encode(values, stamp_s)
 
 
-def _byte_order(data: bytes | memoryview) -> str:
-    head = bytes(data[:4])
-    if head == _CDR_LE:  # first: what this stack's middleware writes
-        return "<"
-    if head == _CDR_BE:
-        return ">"
-    raise ValueError(f"not a plain-CDR message (encapsulation {head.hex() or 'missing'}, {len(data)} bytes)")
-
-
-def first_label(data: bytes | memoryview) -> str | None:
-    """The first layout label of a serialized *MultiArray (None without dimensions); ValueError if malformed."""
-    u32 = _U32[_byte_order(data)]
-    try:
-        (ndim,) = u32.unpack_from(data, 4)
-        if ndim == 0:
-            return None
-        (n,) = u32.unpack_from(data, 8)
-    except struct.error:
-        raise ValueError(f"truncated MultiArray layout ({len(data)} bytes)") from None
-    if n == 0 or 12 + n > len(data):
-        raise ValueError(f"a label of {n} bytes does not fit in {len(data)} bytes")
-    return bytes(data[12 : 11 + n]).decode(errors="replace")
-
-
 def decode_tactile_array(data: bytes | memoryview) -> tuple[float | None, np.ndarray]:
     """(capture stamp in s or None, flat float32 values) of a serialized Float32MultiArray; ValueError if malformed."""
-    order = _byte_order(data)
-    u32 = _U32[order]
+    order = byte_order(data)
+    u32 = U32[order]
     try:
         (ndim,) = u32.unpack_from(data, 4)
         off = 8

@@ -6,15 +6,15 @@ lets the recorder and the dataset builder use header stamps of 1 MB images at no
 
 Header-less `*MultiArray` messages of the stack (tactile flow and embedding) carry their capture stamp in
 the first layout label, "<name>@<stamp_ns>" (`hardware.tactile.layout`); `layout_stamp_ns` reads it from
-the CDR bytes with `hardware.tactile.wire`, which the touch path uses too.
+the CDR bytes with `hardware.multiarray_wire`, which the touch path uses too.
 """
 
 from __future__ import annotations
 
 import struct
 
+from hardware.multiarray_wire import first_label
 from hardware.tactile.layout import stamp_from_labels
-from hardware.tactile.wire import first_label
 
 _LE = struct.Struct("<iI")
 _BE = struct.Struct(">iI")

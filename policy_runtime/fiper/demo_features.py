@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from policy_runtime.engine.policy_engine import PolicyEngine, planner_step
 from policy_runtime.fiper.rollouts import CalibrationRollout
-from policy_runtime.models.action_space import relative_to_absolute
+from policy_runtime.models.action_space import relative_positions_to_absolute
 from policy_runtime.training.dataset import EpisodeData, load_dataset, open_zarr
 
 
@@ -91,7 +91,7 @@ def demo_rollouts(
                 num_samples=num_samples,
             )  # fmt: skip
             embs.append(res.obs_emb)
-            chunks.append(relative_to_absolute(res.sampled_actions, pose[oi[-1]])[..., :3])
+            chunks.append(relative_positions_to_absolute(res.sampled_actions, pose[oi[-1]]))
         out.append(
             CalibrationRollout(f"demo_episode_{e:03d}", np.asarray(embs, np.float32), np.asarray(chunks, np.float32))
         )

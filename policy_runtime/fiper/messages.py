@@ -16,6 +16,7 @@ compatible with std_msgs/MultiArrayDimension: label, size, stride).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -50,7 +51,7 @@ def _encode(step: int, array: np.ndarray, labels: Sequence[str]) -> tuple[list[L
     a = np.ascontiguousarray(array, dtype=np.float32)
     shape = (1, *a.shape)
     names = (f"{STEP_PREFIX}{int(step)}", *labels)
-    strides = [int(np.prod(shape[i:])) for i in range(len(shape))]
+    strides = [math.prod(shape[i:]) for i in range(len(shape))]
     return [LayoutDim(n, int(s), st) for n, s, st in zip(names, shape, strides, strict=True)], a.ravel()
 
 

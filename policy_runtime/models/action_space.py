@@ -100,6 +100,14 @@ def relative_to_absolute(actions: np.ndarray, tcp_pose: np.ndarray) -> np.ndarra
     return out
 
 
+def relative_positions_to_absolute(actions: np.ndarray, tcp_pose: np.ndarray) -> np.ndarray:
+    """Base-frame positions ``[..., 3]`` of decoded actions ``[..., 10]``: `relative_to_absolute(...)[..., :3]`
+    without the rotations, which the failure monitor's chunk positions do not need (B x H of them per planner step:
+    0.37 against 1.6 ms at the median for 64 x 32 after a 40 ms pause, time the planner thread holds the GIL)."""
+    r_tcp = quat_to_matrix(tcp_pose[3:7])
+    return np.asarray(actions, dtype=np.float64)[..., :3] @ r_tcp.T + np.asarray(tcp_pose[:3], dtype=np.float64)
+
+
 def pose_to_action(pose: np.ndarray, gripper_width: np.ndarray) -> np.ndarray:
     """Poses ``[..., 7]`` and widths ``[...]`` -> absolute actions ``[..., 10]``."""
     pose = np.asarray(pose, dtype=np.float64)

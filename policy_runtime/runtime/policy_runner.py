@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from policy_runtime.engine.policy_engine import PolicyEngine, planner_step
-from policy_runtime.models.action_space import relative_action_to_target, relative_to_absolute
+from policy_runtime.models.action_space import relative_action_to_target, relative_positions_to_absolute
 from policy_runtime.obs_sync import ObsSync
 from policy_runtime.runtime.camera_window import ImageFeed
 from policy_runtime.runtime.coherence import CoherentChoice
@@ -237,7 +237,7 @@ class PolicyRunner:
                     stream=self.stream,
                 )
         base_pose = np.asarray(obs[-1].values[TCP], dtype=np.float64)
-        chunks_xyz = relative_to_absolute(out.sampled_actions, base_pose)[..., :3].astype(np.float32)
+        chunks_xyz = relative_positions_to_absolute(out.sampled_actions, base_pose).astype(np.float32)
         pick = self.choice.choose(chunks_xyz, obs_stamp)
         self.step += 1
         if self.engaged or self.config.features_when_disengaged:

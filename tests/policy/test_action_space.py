@@ -11,6 +11,7 @@ from policy_runtime.models.action_space import (
     pose_to_action,
     quat_to_matrix,
     relative_action_to_target,
+    relative_positions_to_absolute,
     relative_to_absolute,
 )
 
@@ -34,6 +35,10 @@ def test_relative_absolute_round_trip_and_frame() -> None:
     absolute = pose_to_action(poses, rng.uniform(0, 0.08, 16))
     rel = absolute_to_relative(absolute, tcp)
     assert np.allclose(relative_to_absolute(rel, tcp), absolute, atol=1e-9)
+    # the positions-only form (the monitor's chunk positions) is the same positions, batched or not
+    chunks = rel.reshape(4, 4, 10)
+    assert np.allclose(relative_positions_to_absolute(chunks, tcp), absolute[:, :3].reshape(4, 4, 3), atol=1e-9)
+    assert np.allclose(relative_positions_to_absolute(rel[0], tcp), absolute[0, :3], atol=1e-9)
     # the TCP itself is the origin with identity rotation in its own frame
     at_tcp = absolute_to_relative(pose_to_action(tcp, np.array(0.04)), tcp)
     assert np.allclose(at_tcp[:9], [0, 0, 0, 1, 0, 0, 0, 1, 0], atol=1e-9)

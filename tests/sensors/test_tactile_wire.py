@@ -9,8 +9,10 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float32MultiArray
 
+from hardware.multiarray_wire import encode_float32_multiarray, first_label
 from hardware.tactile.layout import stamp_from_labels
 from hardware.tactile.wire import TactileArrayEncoder, decode_tactile_array, encode_tactile_array
+from policy_runtime.fiper.messages import encode_chunks, encode_embedding
 from rstack.msg_convert import float_array_msg, tactile_array_msg
 
 STAMP = 1_763_000_000.123456789
@@ -94,3 +96,20 @@ def test_values_of_another_shape_are_refused_by_the_encoder():
         enc.encode(np.zeros(15), STAMP)
     with pytest.raises(ValueError, match="one name per dimension"):
         TactileArrayEncoder((2, 3), ["rows"])
+
+
+@pytest.mark.parametrize("step", [0, 7, 123456])
+def test_the_policys_feature_messages_as_bytes_are_the_messages_rclpy_serializes(step):
+    """The monitor features (`policy_runtime.fiper.messages`) published as bytes read back as the same message."""
+    rng = np.random.default_rng(step)
+    for dims, data in (encode_embedding(step, rng.normal(size=24)), encode_chunks(step, rng.normal(size=(5, 8, 3)))):
+        mine = encode_float32_multiarray(dims, data)
+        msg = float_array_msg(dims, data)
+        assert len(mine) == len(serialize_message(msg))
+        got = deserialize_message(mine, Float32MultiArray)
+        assert got == msg
+        assert first_label(mine) == f"planner_step={step}"
+
+
+def test_an_empty_multiarray_encodes_as_rclpy_does():
+    assert deserialize_message(encode_float32_multiarray([], np.zeros(0)), Float32MultiArray) == Float32MultiArray()

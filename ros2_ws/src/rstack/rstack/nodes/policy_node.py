@@ -16,6 +16,7 @@ import numpy as np
 import rclpy
 from std_msgs.msg import Float64MultiArray, String
 
+from hardware.multiarray_wire import encode_float32_multiarray
 from hardware.realtime import make_threads_realtime
 from hardware.tactile.wire import decode_tactile_array
 from policy_runtime.engine.bundle import BundleError
@@ -26,7 +27,7 @@ from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
 from rstack import graph
 from rstack.camera_feed import subscribe_cameras
 from rstack.message_waiter import MessageWaiter
-from rstack.msg_convert import array_to_pose, float_array_msg, image_to_rgb, pose_to_array
+from rstack.msg_convert import array_to_pose, image_to_rgb, pose_to_array
 from rstack.node_support import OK, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
 
 # A thread waiting for the GIL asks the holder to drop it after this long (CPython's default is 5 ms, which
@@ -174,8 +175,9 @@ class PolicyNode(GraphNode):
             self.last_width = width
 
     def _publish_features(self, step: int, embedding: np.ndarray, chunks: np.ndarray) -> None:
-        self.emb_pub.publish(float_array_msg(*encode_embedding(step, embedding)))
-        self.chunk_pub.publish(float_array_msg(*encode_chunks(step, chunks)))
+        # As serialized bytes: no message objects on the planner thread, which shares the GIL with the fast head.
+        self.emb_pub.publish(encode_float32_multiarray(*encode_embedding(step, embedding)))
+        self.chunk_pub.publish(encode_float32_multiarray(*encode_chunks(step, chunks)))
 
     def _publish_status(self) -> None:
         self.status_pub.publish(String(data=json.dumps(self.runner.status())))
