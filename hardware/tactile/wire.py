@@ -10,7 +10,7 @@ values 0.27 ms. Those sit on the touch -> target path, whose p99 budget is 2 ms;
 The bytes are the standard message, so every other subscriber (the recorder, `ros2 topic echo`, a bag) reads them
 as a Float32MultiArray. The tests check both directions against rclpy's serialization.
 
-The CDR layout, and the parts that are not tactile-specific, are in `hardware.multiarray_wire`.
+The CDR layout, and the parts that are not tactile-specific, are in `hardware.wire.multiarray`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hardware.multiarray_wire import CDR_LE, LE_U32, LE_U32X2, U32, byte_order, cdr_string, first_label
 from hardware.tactile.layout import layout_dims, stamp_from_labels
+from hardware.wire.multiarray import CDR_LE, LE_U32, LE_U32X2, U32, byte_order, cdr_string, first_label
 
 
 class TactileArrayEncoder:

@@ -1,7 +1,7 @@
 """Reading recorded episodes back with the mcap reader (ROS-free).
 
 `read_stamps` is the cheap pass (no deserialization): per topic, each message's stamp, taken from
-its header when the type has one (`cdr.header_stamp_ns`), else the capture stamp a *MultiArray carries
+its header when the type has one (`hardware.wire.stamped.header_stamp_ns`), else the capture stamp a *MultiArray carries
 in its first layout label (`cdr.layout_stamp_ns`), else the MCAP publish time (the publisher's send
 time, from the middleware); plus the receive (log) time.
 `iter_decoded` is the full pass (mcap-ros2-support's decoder). Both read in log-time order, so the
@@ -20,7 +20,8 @@ import numpy as np
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 
-from policy_runtime.datasets.cdr import header_stamp_ns, layout_stamp_ns
+from hardware.wire.stamped import header_stamp_ns
+from policy_runtime.datasets.cdr import layout_stamp_ns
 from policy_runtime.datasets.msgdefs import has_header
 
 

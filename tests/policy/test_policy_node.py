@@ -91,8 +91,12 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         lambda m: chunks.__setitem__(*decode_chunks(m.layout.dim, m.data)), 10,
     )  # fmt: skip
 
+    stream_latency: dict[str, float] = {}  # per input stream: capture stamp -> taken, as diagnostics report it
+
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for st in msg.status:
+            if st.name.startswith("policy/"):
+                stream_latency.update({st.name[7:]: float(kv.value) for kv in st.values if kv.key == "latency_s"})
             if st.name == "policy":
                 diags.append(st.message)
                 for kv in st.values:  # the highest value each key has had (diagnostics can lag behind)
@@ -163,6 +167,9 @@ def test_policy_node_follows_sensors_and_holds_when_touch_stops(bundle_dir, ros_
         assert all(diag_values.get(f"camera_{c}_hz", 0) > 0 for c in cams), diag_values
         # The fast head, woken by the planner, took new plans between ticks (not inside the tick that uses them).
         assert diag_values.get("fast_plans_prepared", 0) >= 1, diag_values
+        # Pose and gripper state are taken as bytes too; their header stamps still reach the stream diagnostics.
+        for topic in (graph.FRANKA_EE_POSE.name, graph.FRANKA_GRIPPER_STATE.name):
+            assert 0.0 <= stream_latency.get(topic, -1.0) < 1.0, stream_latency
         # Touch of the wrong size: refused with an error that says why, the arm held, the node alive.
         run(1.0, with_touch=True, dim=touch_dim + 1)
         n_before = len(targets)

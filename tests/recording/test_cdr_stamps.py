@@ -7,7 +7,8 @@ from rclpy.serialization import serialize_message
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from hardware.tactile.layout import layout_dims
-from policy_runtime.datasets.cdr import header_stamp_ns, layout_stamp_ns
+from hardware.wire.stamped import header_stamp_ns
+from policy_runtime.datasets.cdr import layout_stamp_ns
 
 
 def test_tactile_capture_stamp_is_read_from_the_layout_label():

@@ -17,6 +17,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.node import Node
 
 from hardware.timing import StreamStats
+from hardware.wire.stamped import header_stamp_ns
 from rstack import graph
 from rstack.dds import use_stack_dds_profile
 from rstack.ros_types import message_class, topic_class, topic_qos
@@ -77,16 +78,18 @@ class GraphNode(Node):
         name = topic.resolve(**fmt)
         stats = StreamStats(name, stale_after_s=stale_after_s)
         self._streams[name] = stats
+        cls = topic_class(topic)
+        stamped = next(iter(cls.get_fields_and_field_types().items()), None) == ("header", "std_msgs/Header")
 
         def _cb(msg: Any) -> None:
-            header = getattr(msg, "header", None)
-            if header is not None:
-                stats.tick(stamp_to_s(header.stamp), self.get_clock().now().nanoseconds * 1e-9)
+            if stamped:
+                stamp = header_stamp_ns(msg) * 1e-9 if raw else stamp_to_s(msg.header.stamp)
+                stats.tick(stamp, self.get_clock().now().nanoseconds * 1e-9)
             else:
                 stats.tick()
             callback(msg)
 
-        return (on or self).create_subscription(topic_class(topic), name, _cb, topic_qos(topic), raw=raw)
+        return (on or self).create_subscription(cls, name, _cb, topic_qos(topic), raw=raw)
 
     def graph_service(self, service: graph.Service, callback: Callable[[Any, Any], Any], **fmt: str):
         return self.create_service(message_class(service.srv_type), service.resolve(**fmt), callback)

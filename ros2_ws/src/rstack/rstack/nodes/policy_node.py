@@ -16,9 +16,10 @@ import numpy as np
 import rclpy
 from std_msgs.msg import Float64MultiArray, String
 
-from hardware.multiarray_wire import encode_float32_multiarray
 from hardware.realtime import make_threads_realtime
 from hardware.tactile.wire import decode_tactile_array
+from hardware.wire.multiarray import encode_float32_multiarray
+from hardware.wire.stamped import decode_joint_state_position, decode_pose_stamped
 from policy_runtime.engine.bundle import BundleError
 from policy_runtime.engine.policy_engine import PolicyEngine
 from policy_runtime.fiper.messages import encode_chunks, encode_embedding
@@ -27,7 +28,7 @@ from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
 from rstack import graph
 from rstack.camera_feed import subscribe_cameras
 from rstack.message_waiter import MessageWaiter
-from rstack.msg_convert import array_to_pose, image_to_rgb, pose_to_array
+from rstack.msg_convert import array_to_pose, image_to_rgb
 from rstack.node_support import OK, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
 
 # A thread waiting for the GIL asks the holder to drop it after this long (CPython's default is 5 ms, which
@@ -70,12 +71,14 @@ class PolicyNode(GraphNode):
             start_parameter_services=False,
         )  # fmt: skip
         fast = self.fast_node
+        # All three serialized: read without rosidl's message objects (hardware.wire): pose and gripper state come at
+        # the arm's rate (100 Hz or more), and a touch that arrives while one is being handled waits for it.
         subs = [  # touch first: when several wait, touch is handled first
-            self.graph_subscription(  # serialized: read without rosidl's message objects (hardware.tactile.wire)
+            self.graph_subscription(
                 graph.TACTILE_EMBEDDING, self._on_touch, on=fast, raw=True, name=p["tactile_sensor"]
             ),
-            self.graph_subscription(graph.FRANKA_EE_POSE, self._on_pose, on=fast),
-            self.graph_subscription(graph.FRANKA_GRIPPER_STATE, self._on_gripper, on=fast),
+            self.graph_subscription(graph.FRANKA_EE_POSE, self._on_pose, on=fast, raw=True),
+            self.graph_subscription(graph.FRANKA_GRIPPER_STATE, self._on_gripper, on=fast, raw=True),
         ]
         self.fast_waiter = MessageWaiter(fast, subs)
         self.runner.fast.serve_while_waiting(self._serve_fast, self.fast_waiter.wake)
@@ -141,12 +144,13 @@ class PolicyNode(GraphNode):
     def _on_image(self, camera: str, msg) -> None:
         self.runner.push_image(camera, stamp_to_s(msg.header.stamp), image_to_rgb(msg))
 
-    def _on_pose(self, msg) -> None:
-        self.runner.push_tcp_pose(stamp_to_s(msg.header.stamp), pose_to_array(msg))
+    def _on_pose(self, raw: bytes) -> None:
+        self.runner.push_tcp_pose(*decode_pose_stamped(raw))
 
-    def _on_gripper(self, msg) -> None:
-        if msg.position:
-            self.runner.push_gripper_width(stamp_to_s(msg.header.stamp), float(msg.position[0]))
+    def _on_gripper(self, raw: bytes) -> None:
+        stamp, width = decode_joint_state_position(raw)
+        if width is not None:
+            self.runner.push_gripper_width(stamp, width)
 
     def _on_touch(self, raw: bytes) -> None:
         stamp, values = decode_tactile_array(raw)  # ValueError on a malformed message: logged by _serve_fast

@@ -9,9 +9,9 @@ import pytest
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float32MultiArray
 
-from hardware.multiarray_wire import encode_float32_multiarray, first_label
 from hardware.tactile.layout import stamp_from_labels
 from hardware.tactile.wire import TactileArrayEncoder, decode_tactile_array, encode_tactile_array
+from hardware.wire.multiarray import encode_float32_multiarray, first_label
 from policy_runtime.fiper.messages import encode_chunks, encode_embedding
 from rstack.msg_convert import float_array_msg, tactile_array_msg
 

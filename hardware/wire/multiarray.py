@@ -1,10 +1,4 @@
-"""std_msgs/Float32MultiArray straight to and from its serialized (CDR) bytes: the generic part (ROS-free).
-
-rclpy publishes bytes as they are and hands a raw subscription the bytes it took, so a node can skip rosidl's
-Python message objects. On the 2-core machine this project is measured on that matters twice: code that has not
-run for a few milliseconds runs 10-30x slower, so building and serializing a message is slow exactly when it is
-rare; and whatever a thread of the policy node does in Python holds the interpreter lock the fast head waits for.
-`hardware.tactile.wire` builds the touch path on this; the policy node publishes its monitor features with it.
+"""std_msgs/Float32MultiArray to and from CDR bytes: the parts every *MultiArray user shares (see `hardware.wire`).
 
 CDR of std_msgs/Float32MultiArray: a 4-byte encapsulation header (byte 1: 0x01 little endian, 0x00 big endian),
 then the layout's dimensions (uint32 count; each a string - uint32 length with the NUL, the bytes, the NUL,
