@@ -5,8 +5,8 @@ policy node (its own process, onnxruntime on CPU) on a bundle (default: one buil
 bench_policy.py's, at the default model sizes), and publishes what the robot's sensors would: from this
 process two cameras at 15 Hz, TCP pose and gripper at 100 Hz, and from a process of its own (as the tactile
 node is) touch at the control rate, each stamped at capture. The latency printed is the node's own record,
-for every target, of its publish time minus the capture stamp of the touch sample it was decoded with
-(`touch_to_target_ms` in /policy/status); both stamps come from this machine's one clock. (The JSON lines
+for every target, of the time its publish call returned minus the capture stamp of the touch sample it was decoded
+with (`touch_to_target_ms` in /policy/status); both come from this machine's one clock. (The JSON lines
 also keep `lat_*`: the target's stamp minus the newest touch the source had *sent* before it, which credits a
 tick with touch it may not have received yet.) Runs at 24 Hz and at 100 Hz control, with the planner at its default rate
 and B=16, each with the planner as a thread of the node and in its own process (the default), side by

@@ -1,4 +1,4 @@
-"""Header stamps, geometry_msgs/PoseStamped and sensor_msgs/JointState read from CDR bytes (see `hardware.wire`)."""
+"""Header stamps, geometry_msgs/PoseStamped and sensor_msgs/JointState to and from CDR bytes (see `hardware.wire`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import struct
 
 import numpy as np
 
-from hardware.wire.multiarray import byte_order
+from hardware.wire.multiarray import CDR_LE, byte_order, cdr_string
 
 _STAMP = {"<": struct.Struct("<iI"), ">": struct.Struct(">iI")}
 _U32 = {"<": struct.Struct("<I"), ">": struct.Struct(">I")}
@@ -37,6 +37,28 @@ def _after_header(data: bytes | memoryview, order: str, what: str) -> int:
 
 def _align(off: int, size: int) -> int:
     return off + (-(off - _HEAD) % size)
+
+
+class PoseStampedEncoder:
+    """Serialized PoseStamped for one frame_id: the same message as rclpy serializes (padding bytes are zeros here).
+
+    A target's stamp and pose are packed behind a frame_id built once."""
+
+    _STAMP_LE = struct.Struct("<iI")
+
+    def __init__(self, frame_id: str) -> None:
+        self.frame_id = frame_id
+        frame = cdr_string(frame_id)[: 4 + len(frame_id.encode()) + 1]  # no padding: the doubles align to 8
+        self._frame = frame + b"\x00" * (-(8 + len(frame)) % 8)
+
+    def encode(self, stamp_s: float, pose: np.ndarray) -> bytes:
+        """The message for `pose` [x, y, z, qx, qy, qz, qw] stamped `stamp_s` (rounded once to whole ns)."""
+        ns = round(stamp_s * 1e9)
+        values = np.asarray(pose, "<f8")
+        if values.shape != (7,):
+            raise ValueError(f"a pose is 7 values [x, y, z, qx, qy, qz, qw], got shape {values.shape}")
+        stamp = self._STAMP_LE.pack(ns // 1_000_000_000, ns % 1_000_000_000)
+        return b"".join((CDR_LE, stamp, self._frame, values.tobytes()))
 
 
 def decode_pose_stamped(data: bytes | memoryview) -> tuple[float, np.ndarray]:

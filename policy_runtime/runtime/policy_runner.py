@@ -270,8 +270,8 @@ class PolicyRunner:
         self._last_sent_t = now
         self.sent += 1
         self.publish_target(target, now)
-        # Touch capture -> target published, for the touch sample this target was actually decoded with.
-        self.touch_to_target_ms.append((now - result.touch_stamp_s) * 1e3)
+        # Touch capture -> target published (its publish call returned), for the touch sample it was decoded with.
+        self.touch_to_target_ms.append((self.clock() - result.touch_stamp_s) * 1e3)
 
     def _hold(self, reason: str) -> None:
         if self.clock() - self._last_sent_t > HOLD_RESETS_GUARD_S:

@@ -6,11 +6,18 @@ import struct
 
 import numpy as np
 import pytest
-from rclpy.serialization import serialize_message
+from geometry_msgs.msg import PoseStamped
+from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import JointState
 
-from hardware.wire.stamped import decode_joint_state_position, decode_pose_stamped, header_stamp_ns
+from hardware.wire.stamped import (
+    PoseStampedEncoder,
+    decode_joint_state_position,
+    decode_pose_stamped,
+    header_stamp_ns,
+)
 from rstack.msg_convert import array_to_pose, pose_to_array
+from rstack.node_support import s_to_stamp
 
 SEC, NSEC = 1_763_000_123, 456_789_012
 STAMP_S = (SEC * 1_000_000_000 + NSEC) * 1e-9
@@ -30,6 +37,23 @@ def test_pose_stamped_bytes_read_as_rclpy_reads_them(frame_id):
     stamp, got = decode_pose_stamped(serialize_message(msg))
     assert stamp == STAMP_S
     np.testing.assert_array_equal(got, pose_to_array(msg))
+
+
+@pytest.mark.parametrize("frame_id", ["", "b", "ba", "bas", "base", "base_", "panda_link0", "x" * 33])
+def test_an_encoded_pose_is_the_message_rclpy_serializes(frame_id):
+    pose = np.random.default_rng(len(frame_id) + 1).normal(size=7)
+    encoder = PoseStampedEncoder(frame_id)
+    for t in (STAMP_S, 5.9999999999, 0.0):  # the stamp rounded once to whole ns, as s_to_stamp does
+        mine = encoder.encode(t, pose)
+        msg = array_to_pose(pose, s_to_stamp(t), frame_id)
+        assert len(mine) == len(serialize_message(msg))
+        assert deserialize_message(mine, PoseStamped) == msg
+        assert decode_pose_stamped(mine)[0] == header_stamp_ns(mine) * 1e-9
+
+
+def test_a_pose_of_the_wrong_size_is_refused():
+    with pytest.raises(ValueError, match="7 values"):
+        PoseStampedEncoder("base").encode(1.0, np.zeros(8))
 
 
 @pytest.mark.parametrize(

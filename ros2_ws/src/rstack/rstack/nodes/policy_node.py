@@ -19,7 +19,7 @@ from std_msgs.msg import Float64MultiArray, String
 from hardware.realtime import make_threads_realtime
 from hardware.tactile.wire import decode_tactile_array
 from hardware.wire.multiarray import encode_float32_multiarray
-from hardware.wire.stamped import decode_joint_state_position, decode_pose_stamped
+from hardware.wire.stamped import PoseStampedEncoder, decode_joint_state_position, decode_pose_stamped
 from policy_runtime.engine.bundle import BundleError
 from policy_runtime.engine.policy_engine import PolicyEngine
 from policy_runtime.fiper.messages import encode_chunks, encode_embedding
@@ -28,8 +28,8 @@ from policy_runtime.runtime.policy_runner import PolicyRunner, RunnerConfig
 from rstack import graph
 from rstack.camera_feed import subscribe_cameras
 from rstack.message_waiter import MessageWaiter
-from rstack.msg_convert import array_to_pose, image_to_rgb
-from rstack.node_support import OK, WARN, GraphNode, run_node, s_to_stamp, stamp_to_s
+from rstack.msg_convert import image_to_rgb
+from rstack.node_support import OK, WARN, GraphNode, run_node, stamp_to_s
 
 # A thread waiting for the GIL asks the holder to drop it after this long (CPython's default is 5 ms, which
 # would be the floor of the fast tick's wake-up delay whenever an executor callback is busy). 0.1 ms rather than
@@ -52,7 +52,7 @@ class PolicyNode(GraphNode):
             self.runner = self._runner(engine)
         except PlannerProcessError as exc:
             raise ValueError(f"parameter planner_process: {exc}") from None
-        self.frame_id = p["frame_id"]
+        self.target_wire = PoseStampedEncoder(p["frame_id"])  # targets go out as bytes: no message object per tick
         self.last_width: float | None = None
         self.target_pub = self.graph_publisher(graph.FRANKA_TARGET_POSE)
         self.gripper_pub = self.graph_publisher(graph.FRANKA_GRIPPER_COMMAND)
@@ -172,7 +172,7 @@ class PolicyNode(GraphNode):
 
     # ------------------------------------------------------------------ outputs
     def _publish_target(self, target: np.ndarray, t: float) -> None:
-        self.target_pub.publish(array_to_pose(target[:7], s_to_stamp(t), self.frame_id))
+        self.target_pub.publish(self.target_wire.encode(t, target[:7]))
         width = float(target[7])
         if self.last_width is None or abs(width - self.last_width) > self.params["gripper_deadband_m"]:
             self.gripper_pub.publish(Float64MultiArray(data=[width, 0.05, 0.0]))
