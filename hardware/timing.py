@@ -3,6 +3,7 @@
 - `CycleTimer` paces a loop at a fixed period on the monotonic clock, never drifts (deadlines are
   absolute), skips missed cycles instead of bursting, and records overruns with per-section timings.
 - `StreamStats` tracks the rate and staleness of one incoming stream (a subscription, a device).
+- `SampleRing` keeps a loop's last N measurements for percentiles without a walk over Python floats.
 """
 
 from __future__ import annotations
@@ -155,3 +156,32 @@ class StreamStats:
         if self._last_latency is not None:
             out["latency_s"] = f"{self._last_latency:.4f}"
         return out
+
+
+class SampleRing:
+    """The last `capacity` float samples in one preallocated array (appending allocates nothing).
+
+    Reading them (`values`) is one or two block copies. A `deque` of floats must be walked object by object to become
+    an array: 0.2-0.26 ms for 5000 on this project's 2-core machine, in one call that holds the GIL, so a status
+    report computing percentiles delays a real-time thread of the same process that wakes meanwhile."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self._buf = np.zeros(int(capacity))
+        self._n = 0  # samples appended so far
+
+    def append(self, value: float) -> None:
+        self._buf[self._n % self._buf.size] = value
+        self._n += 1
+
+    def __len__(self) -> int:
+        return min(self._n, self._buf.size)
+
+    def values(self) -> np.ndarray:
+        """The kept samples, oldest first (a copy)."""
+        n, cap = self._n, self._buf.size
+        if n <= cap:
+            return self._buf[:n].copy()
+        i = n % cap
+        return np.concatenate((self._buf[i:], self._buf[:i]))

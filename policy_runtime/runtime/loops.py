@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
 from hardware.realtime import drop_realtime, step_below_realtime
-from hardware.timing import CycleTimer
+from hardware.timing import CycleTimer, SampleRing
 from policy_runtime.runtime.plan import Plan, PlanSlot
 from policy_runtime.runtime.reactive import ReactiveRuntime, TickResult
 
@@ -58,7 +57,7 @@ class PlannerLoop(threading.Thread):
         self.last_reason = "starting"
         self.errors = 0
         self.last_error = ""
-        self.latencies_s: deque[float] = deque(maxlen=1000)
+        self.latencies_s = SampleRing(1000)
 
     def run(self) -> None:
         if self.bulk:
@@ -164,8 +163,8 @@ class FastLoop(threading.Thread):
         self._next: float | None = None
         self.triggered = 0
         self.ticks = 0
-        self.wakeups: deque[float] = deque(maxlen=5000)
-        self.path_ms: deque[float] = deque(maxlen=5000)  # tick wake-up -> target handed to publish, per sent target
+        self.wakeups = SampleRing(5000)
+        self.path_ms = SampleRing(5000)  # tick wake-up -> target handed to publish, per sent target
         self.sent = 0
         self.held = 0
 
@@ -275,7 +274,7 @@ class FastLoop(threading.Thread):
 
     def jitter_ms(self) -> np.ndarray:
         """|actual tick interval - period| in ms, over the recorded wakeups."""
-        w = np.asarray(self.wakeups)
+        w = self.wakeups.values()
         if w.size < 2:
             return np.zeros(0)
         return np.abs(np.diff(w) - self.timer.period_s) * 1e3

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from hardware.timing import SampleRing
 from policy_runtime.engine.policy_engine import PolicyEngine, planner_step
 from policy_runtime.models.action_space import relative_action_to_target, relative_positions_to_absolute
 from policy_runtime.obs_sync import ObsSync
@@ -146,8 +146,8 @@ class PolicyRunner:
         self.engaged = True
         self._engaged_at = float("-inf")
         self._last_sent_t = float("-inf")
-        self.touch_to_target_ms: deque[float] = deque(maxlen=5000)
-        self.touch_arrival_ms: deque[float] = deque(maxlen=5000)  # capture stamp -> handed to push_touch
+        self.touch_to_target_ms = SampleRing(5000)
+        self.touch_arrival_ms = SampleRing(5000)  # capture stamp -> handed to push_touch
         self.planner = PlannerLoop(
             self.plan_once,
             self.slot,
@@ -299,10 +299,10 @@ class PolicyRunner:
 
     def status(self) -> dict[str, float | str | int]:
         jitter = self.fast.jitter_ms()
-        lat = np.asarray(self.planner.latencies_s) * 1e3
-        path = np.asarray(self.fast.path_ms)
-        t2t = np.asarray(self.touch_to_target_ms)
-        arrival = np.asarray(self.touch_arrival_ms)
+        lat = self.planner.latencies_s.values() * 1e3
+        path = self.fast.path_ms.values()
+        t2t = self.touch_to_target_ms.values()
+        arrival = self.touch_arrival_ms.values()
         with self._lock:
             holds = dict(self.holds)
         return {

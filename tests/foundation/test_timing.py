@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from hardware.timing import CycleTimer, StreamStats
+from hardware.timing import CycleTimer, SampleRing, StreamStats
 
 
 class FakeClock:
@@ -67,3 +68,20 @@ def test_stream_stats_rate_and_staleness():
     assert not s.stale()
     clk.t += 0.3
     assert s.stale() and s.report()["stale"] == "true"
+
+
+def test_sample_ring_keeps_the_last_samples_oldest_first():
+    ring = SampleRing(4)
+    assert len(ring) == 0 and ring.values().size == 0
+    for v in range(3):
+        ring.append(v)
+    np.testing.assert_array_equal(ring.values(), [0, 1, 2])
+    for v in range(3, 11):  # wraps twice
+        ring.append(v)
+        kept = ring.values()
+        np.testing.assert_array_equal(kept, np.arange(max(0, v - 3), v + 1))
+    assert len(ring) == 4
+    kept[0] = -1.0  # a copy: the ring is untouched
+    assert ring.values()[0] == 7
+    with pytest.raises(ValueError):
+        SampleRing(0)

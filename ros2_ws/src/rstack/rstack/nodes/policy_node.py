@@ -54,6 +54,7 @@ class PolicyNode(GraphNode):
             raise ValueError(f"parameter planner_process: {exc}") from None
         self.target_wire = PoseStampedEncoder(p["frame_id"])  # targets go out as bytes: no message object per tick
         self.last_width: float | None = None
+        self._status: dict = {}
         self.target_pub = self.graph_publisher(graph.FRANKA_TARGET_POSE)
         self.gripper_pub = self.graph_publisher(graph.FRANKA_GRIPPER_COMMAND)
         self.emb_pub = self.graph_publisher(graph.POLICY_EMBEDDING)
@@ -184,10 +185,13 @@ class PolicyNode(GraphNode):
         self.chunk_pub.publish(encode_float32_multiarray(*encode_chunks(step, chunks)))
 
     def _publish_status(self) -> None:
-        self.status_pub.publish(String(data=json.dumps(self.runner.status())))
+        self._status = self.runner.status()
+        self.status_pub.publish(String(data=json.dumps(self._status)))
 
     def _diagnostic(self):
-        st = self.runner.status()
+        # The figures of the last status report (at most a second old), not computed again: each report holds the GIL
+        # the fast head's thread needs for a millisecond or so.
+        st = dict(self._status) if self._status else self.runner.status()
         st["engaged"] = self.runner.engaged
         st["fast_path_scheduling"] = self.scheduling
         reason = str(st["hold_reason"])
