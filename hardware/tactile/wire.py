@@ -5,7 +5,7 @@ machine this project is measured on, code that has not run in the last few milli
 back to back, and touch comes every 10-42 ms: building a `Float32MultiArray` and having rclpy serialize it took
 0.26 ms at the median after a 24 Hz period asleep, and taking one as a message object and reading its stamp and
 values 0.27 ms. Those sit on the touch -> target path, whose p99 budget is 2 ms; this module does them in 0.09 and
-0.12 ms (`bench/bench_touch_wire.py`).
+0.12 ms (`bench/bench_wire.py`).
 
 The bytes are the standard message, so every other subscriber (the recorder, `ros2 topic echo`, a bag) reads them
 as a Float32MultiArray. The tests check both directions against rclpy's serialization.
