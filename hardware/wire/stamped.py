@@ -6,10 +6,9 @@ import struct
 
 import numpy as np
 
-from hardware.wire.multiarray import CDR_LE, byte_order, cdr_string
+from hardware.wire.multiarray import CDR_LE, LE_U32, U32, byte_order
 
 _STAMP = {"<": struct.Struct("<iI"), ">": struct.Struct(">iI")}
-_U32 = {"<": struct.Struct("<I"), ">": struct.Struct(">I")}
 _POSE = {"<": struct.Struct("<7d"), ">": struct.Struct(">7d")}
 _F64 = {"<": struct.Struct("<d"), ">": struct.Struct(">d")}
 _HEAD = 4  # the encapsulation header; CDR alignment counts from its end
@@ -26,7 +25,7 @@ def header_stamp_ns(data: bytes | memoryview) -> int:
 def _after_header(data: bytes | memoryview, order: str, what: str) -> int:
     """Offset of the first field after the header (stamp, frame_id)."""
     try:
-        (n,) = _U32[order].unpack_from(data, _HEAD + 8)
+        (n,) = U32[order].unpack_from(data, _HEAD + 8)
     except struct.error:
         raise ValueError(f"truncated {what} header ({len(data)} bytes)") from None
     end = _HEAD + 12 + n
@@ -44,11 +43,10 @@ class PoseStampedEncoder:
 
     A target's stamp and pose are packed behind a frame_id built once."""
 
-    _STAMP_LE = struct.Struct("<iI")
-
     def __init__(self, frame_id: str) -> None:
         self.frame_id = frame_id
-        frame = cdr_string(frame_id)[: 4 + len(frame_id.encode()) + 1]  # no padding: the doubles align to 8
+        raw = frame_id.encode() + b"\x00"
+        frame = LE_U32.pack(len(raw)) + raw  # after the 8-byte stamp; then padding to align the doubles to 8
         self._frame = frame + b"\x00" * (-(8 + len(frame)) % 8)
 
     def encode(self, stamp_s: float, pose: np.ndarray) -> bytes:
@@ -57,7 +55,7 @@ class PoseStampedEncoder:
         values = np.asarray(pose, "<f8")
         if values.shape != (7,):
             raise ValueError(f"a pose is 7 values [x, y, z, qx, qy, qz, qw], got shape {values.shape}")
-        stamp = self._STAMP_LE.pack(ns // 1_000_000_000, ns % 1_000_000_000)
+        stamp = _STAMP["<"].pack(ns // 1_000_000_000, ns % 1_000_000_000)
         return b"".join((CDR_LE, stamp, self._frame, values.tobytes()))
 
 
@@ -76,7 +74,7 @@ def decode_joint_state_position(data: bytes | memoryview, index: int = 0) -> tup
     """(header stamp in s, position[index] or None when there are not that many) of a serialized JointState;
     ValueError if malformed up to its positions (velocity and effort, after them, are not read)."""
     order = byte_order(data)
-    u32 = _U32[order]
+    u32 = U32[order]
     off = _after_header(data, order, "JointState")
     try:
         off = _align(off, 4)
