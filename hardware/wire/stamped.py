@@ -18,7 +18,11 @@ def header_stamp_ns(data: bytes | memoryview) -> int:
     """The header stamp (ns) of a stamped message (`std_msgs/Header` first); ValueError if `data` is too short."""
     if len(data) < 12:
         raise ValueError(f"CDR message of {len(data)} bytes is too short to hold a header stamp")
-    sec, nsec = _STAMP["<" if data[1] & 1 else ">"].unpack_from(data, _HEAD)
+    return _stamp_ns(data, "<" if data[1] & 1 else ">")
+
+
+def _stamp_ns(data: bytes | memoryview, order: str) -> int:
+    sec, nsec = _STAMP[order].unpack_from(data, _HEAD)
     return sec * 1_000_000_000 + nsec
 
 
@@ -67,7 +71,7 @@ def decode_pose_stamped(data: bytes | memoryview) -> tuple[float, np.ndarray]:
         pose = _POSE[order].unpack_from(data, off)
     except struct.error:
         raise ValueError(f"truncated PoseStamped ({len(data)} bytes)") from None
-    return header_stamp_ns(data) * 1e-9, np.array(pose)
+    return _stamp_ns(data, order) * 1e-9, np.array(pose)
 
 
 def decode_joint_state_position(data: bytes | memoryview, index: int = 0) -> tuple[float, float | None]:
@@ -94,4 +98,4 @@ def decode_joint_state_position(data: bytes | memoryview, index: int = 0) -> tup
         value = _F64[order].unpack_from(data, off + 8 * index)[0] if 0 <= index < count else None
     except struct.error:
         raise ValueError(f"truncated JointState ({len(data)} bytes)") from None
-    return header_stamp_ns(data) * 1e-9, value
+    return _stamp_ns(data, order) * 1e-9, value
