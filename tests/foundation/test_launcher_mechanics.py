@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-import os
 import sys
 import time
 
 from rstack.launcher import EXIT_KILLED, EXIT_OK, EXIT_REQUIRED_DIED, Launcher, NodeLaunch
+from tests.helpers.procs import alive
 
 SLEEPER = "import time\nprint('up', flush=True)\nwhile True: time.sleep(0.1)"
 STUBBORN = (
@@ -26,18 +26,6 @@ WITH_GRANDCHILD = (
 CRASHER = "import time, sys\nprint('crashing soon', flush=True)\ntime.sleep(1.0)\nsys.exit(7)"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _launch(name: str, code: str, required: bool = True) -> NodeLaunch:
     return NodeLaunch(name, [sys.executable, "-c", code], required, {})
 
@@ -51,8 +39,8 @@ def test_duration_stop_prefixes_lines_and_leaves_nothing():
     assert "[a] up" in text
     grandchild = int(next(line for line in text.splitlines() if line.startswith("[b] grandchild")).split()[2])
     # The grandchild ignored SIGINT; it went down with its node's process group.
-    assert not _alive(grandchild), text
-    assert all(not _alive(launch.proc.pid) for launch in launcher.launches)
+    assert not alive(grandchild), text
+    assert all(not alive(launch.proc.pid) for launch in launcher.launches)
 
 
 def test_stubborn_node_is_killed_within_the_stop_timeout():
@@ -64,7 +52,7 @@ def test_stubborn_node_is_killed_within_the_stop_timeout():
     assert code == EXIT_KILLED, out.getvalue()
     assert "stubborn did not stop in time: SIGKILL" in out.getvalue()
     assert stop_time < 2.0 + 1.0
-    assert not _alive(launcher.launches[0].proc.pid)
+    assert not alive(launcher.launches[0].proc.pid)
 
 
 def test_required_node_death_brings_the_rest_down():
@@ -73,7 +61,7 @@ def test_required_node_death_brings_the_rest_down():
     code = launcher.run(duration_s=60, install_signal_handlers=False)
     assert code == EXIT_REQUIRED_DIED, out.getvalue()
     assert "required node crasher exited with code 7" in out.getvalue()
-    assert not _alive(launcher.launches[1].proc.pid)
+    assert not alive(launcher.launches[1].proc.pid)
 
 
 def test_optional_node_death_does_not_stop_the_profile():

@@ -15,8 +15,19 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from hardware.child_process import die_with_parent
+
 BIN = Path(sys.executable).parent
 ERROR_LINE = re.compile(r"\[(ERROR|FATAL)\]")
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return False
 
 
 class Proc:
@@ -36,6 +47,7 @@ class Proc:
             env={**os.environ, **(env or {})},
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGINT),  # no node left running by a killed test or bench
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

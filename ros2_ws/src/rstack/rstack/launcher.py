@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -26,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from hardware.child_process import die_with_parent
 from rstack import graph, params
 from rstack.dds import use_stack_dds_profile
 
 EXIT_OK, EXIT_USAGE, EXIT_REQUIRED_DIED, EXIT_KILLED = 0, 2, 3, 4
-_PR_SET_PDEATHSIG = 1
 
 
 class LaunchError(RuntimeError):
@@ -88,12 +87,6 @@ def node_launch(inst: graph.NodeInstance, node_params: dict, workdir: Path) -> N
     return NodeLaunch(inst.name, argv, inst.required, node_params, inst.kind.needs_terminal)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the launcher dies, whatever killed it."""
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class Launcher:
     """Runs a list of node processes as one unit."""
 
@@ -141,7 +134,7 @@ class Launcher:
                 bufsize=1,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
             launch.reader = threading.Thread(target=self._pump, args=(launch,), daemon=True)
             launch.reader.start()
