@@ -1,31 +1,31 @@
 """Policy node through ROS: tactile stamp -> target published, and fast-tick jitter, with the planner running.
 
-Run: ``.venv/bin/python bench/bench_policy_ros.py [--bundle DIR] [--seconds 20]``. Starts the real
-policy node (its own process, onnxruntime on CPU) on a bundle (default: one built like
-bench_policy.py's, at the default model sizes), and publishes what the robot's sensors would: from this
-process two cameras at 15 Hz, TCP pose and gripper at 100 Hz, and from a process of its own (as the tactile
-node is) touch at the control rate, each stamped at capture. The latency printed is the node's own record,
-for every target, of the time its publish call returned minus the capture stamp of the touch sample it was decoded
-with (`touch_to_target_ms` in /policy/status); both come from this machine's one clock. (The JSON lines
-also keep `lat_*`: the target's stamp minus the newest touch the source had *sent* before it, which credits a
-tick with touch it may not have received yet.) Runs at 24 Hz and at 100 Hz control, with the planner at its default rate
-and B=16, each with the planner as a thread of the node and in its own process (the default), side by
-side; `--timer-only` adds the cases without touch-triggered ticks. Each case runs for every `--priorities` value
-of the node's `fast_path_priority` (default 0 and 40: time-shared and SCHED_FIFO side by side); with a priority
-the touch source process runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's
-own tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch, the node's touch arrival p99
-(capture stamp -> message in its hands) and the host's steal while the node was measured (the share of CPU time this
-virtual machine's CPUs were ready but the host ran something else; 0 on bare metal). `--prewarm 0,1` runs each case
-with the node's tick prewarming off and on (`prewarm_ms`). The touch source publishes what the tactile node
-publishes, built the same way (`hardware.tactile.wire.encode_tactile_array`). After the node's figures are taken,
-with everything still running, probes run one after the other for `--probe-seconds` each, at the same priority: two
+Run: ``.venv/bin/python bench/bench_policy_ros.py [--bundle DIR] [--seconds 20]``. Starts the real policy node (its
+own process, onnxruntime on CPU) on a bundle (default: one built like bench_policy.py's, at the default model sizes),
+and publishes what the robot's sensors would: from this process two cameras at 15 Hz, TCP pose and gripper at 100 Hz,
+and from a process of its own (as the tactile node is) touch at the control rate, each stamped at capture. The latency
+printed is the node's own record, for every target, of the time its publish call returned minus the capture stamp of
+the touch sample it was decoded with (`touch_to_target_ms` in /policy/status); both come from this machine's one
+clock. (The JSON lines also keep `lat_*`: the target's stamp minus the newest touch the source had *sent* before it,
+which credits a tick with touch it may not have received yet.) Runs at 24 Hz and at 100 Hz control, with the planner
+at its default rate and B=16, each with the planner as a thread of the node and in its own process (the default), side
+by side; `--timer-only` adds the cases without touch-triggered ticks. Each case runs for every `--priorities` value of
+the node's `fast_path_priority` (default 0 and 40: time-shared and SCHED_FIFO side by side); with a priority the touch
+source process runs at it too, as a real-time tactile driver would. Prints p50/p99 latency, the node's own
+tick-to-publish p99, its fast-tick jitter p99, the share of ticks run on touch, the node's touch arrival p99 (capture
+stamp -> message in its hands), the host's steal while the node was measured (the share of CPU time this virtual
+machine's CPUs were ready but the host ran something else; 0 on bare metal) and the share of CPU time used outside the
+benchmark's own processes meanwhile ("others": anything else running on the machine shows there). `--prewarm 0,1` runs
+each case with the node's tick prewarming off and on (`prewarm_ms`). The touch source publishes what the tactile node
+publishes, built the same way (`hardware.tactile.wire.encode_tactile_array`). After the node's figures are taken, with
+everything still running, probes run one after the other for `--probe-seconds` each, at the same priority: two
 processes subscribed to touch alone measure the transport itself (touch stamp -> its callback runs), one taking
 messages as the node's fast head does (serialized, through a wait set of its own: rstack.message_waiter), the floor
 under the node's figure on this machine with the same load, the other as a plain rclpy node does (message objects,
-SingleThreadedExecutor); and a pair of processes that only wake each other over a pipe at the touch rate measures
-the machine's own cross-process wake-up, the floor under any middleware. They do not run while the node is measured:
-real-time receivers woken by every touch on two cores delay each other, and on the robot the policy node is the
-touch topic's one real-time subscriber.
+SingleThreadedExecutor); and a pair of processes that only wake each other over a pipe at the touch rate measures the
+machine's own cross-process wake-up, the floor under any middleware. They do not run while the node is measured:
+real-time receivers woken by every touch on two cores delay each other, and on the robot the policy node is the touch
+topic's one real-time subscriber.
 """
 
 from __future__ import annotations
@@ -65,15 +65,43 @@ def _helper_node(name: str, priority: int):
     return rclpy.create_node(name)
 
 
-def _cpu_ticks() -> tuple[int, int]:
-    """(steal, total) CPU ticks of this machine so far (/proc/stat; (0, 0) where there is none). Steal is the time a
-    virtual machine's CPUs were ready to run but the host ran something else: 0 on bare metal."""
+def _cpu_ticks() -> tuple[int, int, int]:
+    """(steal, busy, total) CPU ticks of this machine so far (/proc/stat; zeros where there is none). Steal is the time
+    a virtual machine's CPUs were ready to run but the host ran something else: 0 on bare metal. Busy is user, nice,
+    system, irq and softirq time."""
     try:
         with open("/proc/stat") as f:
             fields = [int(v) for v in f.readline().split()[1:]]
     except (OSError, ValueError):
-        return 0, 0
-    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+        return 0, 0, 0
+    fields += [0] * (8 - len(fields))
+    return fields[7], fields[0] + fields[1] + fields[2] + fields[5] + fields[6], sum(fields[:8])
+
+
+def _tree_ticks(root: int) -> dict[int, int]:
+    """CPU ticks (user + system) so far of `root` and every process descended from it, by pid ({} off Linux)."""
+    stats: dict[int, tuple[int, int]] = {}  # pid -> (parent, ticks)
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited while listed
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, (parent, _) in stats.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return {pid: stats[pid][1] for pid in tree if pid in stats}
+
+
+def _others_share(t0: tuple[int, int, int], t1: tuple[int, int, int], tree0: dict, tree1: dict) -> float:
+    """Share of the machine's CPU time between two samples used outside the benchmark's process tree: other
+    processes, kernel threads, interrupts (a stray node or a test run beside the benchmark shows here)."""
+    ours = sum(tree1[pid] - tree0[pid] for pid in tree0.keys() & tree1.keys())
+    return max(0, (t1[1] - t0[1]) - ours) / max(1, t1[2] - t0[2])
 
 
 def _percentiles(lat_ms: list[float]) -> dict:
@@ -294,10 +322,11 @@ def run_case(
             time.sleep(0.05)
         if len(targets) < 10:
             raise RuntimeError(f"no targets from the policy node: {status}\n{proc.output[-2000:]}")
-        n0, ticks0 = len(targets), _cpu_ticks()
+        n0, ticks0, tree0 = len(targets), _cpu_ticks(), _tree_ticks(os.getpid())
         time.sleep(seconds)
-        stamps, ticks1 = np.asarray(targets[n0:]), _cpu_ticks()
-        steal = (ticks1[0] - ticks0[0]) / max(1, ticks1[1] - ticks0[1])
+        stamps, ticks1, tree1 = np.asarray(targets[n0:]), _cpu_ticks(), _tree_ticks(os.getpid())
+        steal = (ticks1[0] - ticks0[0]) / max(1, ticks1[2] - ticks0[2])
+        others = _others_share(ticks0, ticks1, tree0, tree1)
         time.sleep(1.2)  # one more status message, with touch still flowing (stale touch would be held anyway)
         frozen_status = dict(status)
         # The probes come after the node's figures are taken, the node still running, one at a time: they measure the
@@ -323,6 +352,7 @@ def run_case(
             "prewarm_ms": prewarm_ms,
             "targets": int(stamps.size),
             "host_steal": steal,
+            "other_cpu": others,
             "lat_p50_ms": float(np.percentile(lat_ms, 50)),
             "lat_p99_ms": float(np.percentile(lat_ms, 99)),
             "jitter_p99_ms": float(status.get("fast_jitter_ms_p99", float("nan"))),
@@ -430,8 +460,8 @@ def main() -> None:
                             print(json.dumps(r), flush=True)
     head = ("control", "ticks", "planner", "fast path", "prewarm", "targets", "touch used->target p50", "p99",
             "in-node p99", "jitter p99", "on touch", "transport p50", "p99", "executor p50", "p99",
-            "arrival p99", "pipe p50", "p99", "steal")  # fmt: skip
-    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 13, 8, 12, 9, 8, 6)
+            "arrival p99", "pipe p50", "p99", "steal", "others")  # fmt: skip
+    widths = (8, 11, 12, 28, 8, 8, 23, 8, 12, 11, 9, 14, 8, 13, 8, 12, 9, 8, 6, 6)
     print("\n" + " ".join(f"{h:>{w}s}" for h, w in zip(head, widths, strict=True)))
     for r in rows:
         mode = "on touch" if r["tick_on_touch"] else "timer only"
@@ -444,7 +474,7 @@ def main() -> None:
             f"{r['ticks_on_touch']:9.0%} {r['transport_p50_ms']:11.2f} ms {r['transport_p99_ms']:5.2f} ms "
             f"{r['transport_executor_p50_ms']:10.2f} ms {r['transport_executor_p99_ms']:5.2f} ms "
             f"{r['arrival_p99_ms']:9.2f} ms {r['pipe_p50_ms']:6.2f} ms {r['pipe_p99_ms']:5.2f} ms "
-            f"{r['host_steal']:6.1%}"
+            f"{r['host_steal']:6.1%} {r['other_cpu']:6.1%}"
         )
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.foundation.test_launcher_mechanics import _alive
-from tests.helpers.procs import Proc
+from tests.helpers.procs import Proc, alive
 
 pytestmark = [pytest.mark.ros, pytest.mark.sim]
 RSTACK = str(Path(sys.executable).parent / "rstack")
@@ -57,7 +56,7 @@ def test_up_sim_profile_is_visible_and_stops_cleanly(tmp_path, ros_node):
         code = up.p.wait(timeout=15)
     assert code == 0, up.output
     time.sleep(5.0)
-    assert not any(_alive(pid) for pid in pids.values()), up.output
+    assert not any(alive(pid) for pid in pids.values()), up.output
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.killpg(pid, 0)
@@ -76,4 +75,4 @@ def test_required_node_crash_brings_the_profile_down(tmp_path, ros_node):
     assert code == 3, up.output
     assert re.search(r"required node franka exited with code -9", up.output)
     time.sleep(1.0)
-    assert not any(_alive(pid) for pid in pids.values()), up.output
+    assert not any(alive(pid) for pid in pids.values()), up.output
