@@ -22,6 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine_load import MachineLoad  # bench/, beside this script
+
 from policy_runtime.engine.policy_engine import PolicyEngine, planner_step
 from policy_runtime.export.onnx_export import build_graph_modules, export_bundle
 from policy_runtime.training.config import load_config
@@ -158,6 +160,7 @@ def main() -> None:
             f"{len(engine.cameras)} cameras, latent {s['latent_steps']}x{s['latent_dim']}, UNet {spec.unet.down_dims}, "
             f"DDIM N={len(engine.table)}, streaming h={engine.bundle.manifest['diffusion']['streaming_chunks']}"
         )
+        load = MachineLoad()
         rng = np.random.default_rng(0)
         latent = rng.standard_normal(engine.latent_shape).astype(np.float32)
         touch = rng.standard_normal(s["touch_dim"]).astype(np.float32)
@@ -236,6 +239,7 @@ def main() -> None:
         for b in (64, 256):
             per = np.median(times[f"DDIM + decode, B={b}"]) / b
             print(f"B={b}: {per:.3f} ms per sample vs {np.median(times['DDIM + decode, B=1']):.3f} ms at B=1")
+        print(load.summary())
 
 
 if __name__ == "__main__":

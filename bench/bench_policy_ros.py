@@ -44,6 +44,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from machine_load import MachineLoad  # bench/, beside this script
+
 
 def _helper_node(name: str, priority: int):
     """rclpy up in a helper process, every thread SCHED_FIFO `priority` when > 0 (raised before rclpy starts, so the
@@ -63,45 +65,6 @@ def _helper_node(name: str, priority: int):
     # SIGINT (the end of the case) is a KeyboardInterrupt here, not a context shut down under a publish in flight.
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     return rclpy.create_node(name)
-
-
-def _cpu_ticks() -> tuple[int, int, int]:
-    """(steal, busy, total) CPU ticks of this machine so far (/proc/stat; zeros where there is none). Steal is the time
-    a virtual machine's CPUs were ready to run but the host ran something else: 0 on bare metal. Busy is user, nice,
-    system, irq and softirq time."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0, 0
-    fields += [0] * (8 - len(fields))
-    return fields[7], fields[0] + fields[1] + fields[2] + fields[5] + fields[6], sum(fields[:8])
-
-
-def _tree_ticks(root: int) -> dict[int, int]:
-    """CPU ticks (user + system) so far of `root` and every process descended from it, by pid ({} off Linux)."""
-    stats: dict[int, tuple[int, int]] = {}  # pid -> (parent, ticks)
-    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited while listed
-        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-    tree, grew = {root}, True
-    while grew:
-        more = {pid for pid, (parent, _) in stats.items() if parent in tree} - tree
-        tree |= more
-        grew = bool(more)
-    return {pid: stats[pid][1] for pid in tree if pid in stats}
-
-
-def _others_share(t0: tuple[int, int, int], t1: tuple[int, int, int], tree0: dict, tree1: dict) -> float:
-    """Share of the machine's CPU time between two samples used outside the benchmark's process tree: other
-    processes, kernel threads, interrupts (a stray node or a test run beside the benchmark shows here)."""
-    ours = sum(tree1[pid] - tree0[pid] for pid in tree0.keys() & tree1.keys())
-    return max(0, (t1[1] - t0[1]) - ours) / max(1, t1[2] - t0[2])
 
 
 def _percentiles(lat_ms: list[float]) -> dict:
@@ -322,11 +285,9 @@ def run_case(
             time.sleep(0.05)
         if len(targets) < 10:
             raise RuntimeError(f"no targets from the policy node: {status}\n{proc.output[-2000:]}")
-        n0, ticks0, tree0 = len(targets), _cpu_ticks(), _tree_ticks(os.getpid())
+        n0, load = len(targets), MachineLoad()
         time.sleep(seconds)
-        stamps, ticks1, tree1 = np.asarray(targets[n0:]), _cpu_ticks(), _tree_ticks(os.getpid())
-        steal = (ticks1[0] - ticks0[0]) / max(1, ticks1[2] - ticks0[2])
-        others = _others_share(ticks0, ticks1, tree0, tree1)
+        stamps, machine = np.asarray(targets[n0:]), load.stop()
         time.sleep(1.2)  # one more status message, with touch still flowing (stale touch would be held anyway)
         frozen_status = dict(status)
         # The probes come after the node's figures are taken, the node still running, one at a time: they measure the
@@ -351,8 +312,8 @@ def run_case(
             "fast_path": started.group(1),
             "prewarm_ms": prewarm_ms,
             "targets": int(stamps.size),
-            "host_steal": steal,
-            "other_cpu": others,
+            "host_steal": machine["host_steal"],
+            "other_cpu": machine["other_cpu"],
             "lat_p50_ms": float(np.percentile(lat_ms, 50)),
             "lat_p99_ms": float(np.percentile(lat_ms, 99)),
             "jitter_p99_ms": float(status.get("fast_jitter_ms_p99", float("nan"))),

@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from geometry_msgs.msg import PoseStamped
+from machine_load import MachineLoad  # bench/, beside this script
 from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Float32MultiArray
 
@@ -100,6 +101,7 @@ def main() -> None:
          lambda: target.encode(time.time(), pose)),
         ("features 64+16x32x3", "send", rosidl_features, wire_features),
     ]  # fmt: skip
+    load = MachineLoad()
     for label, side, slow, fast in cases:
         for pause in (0.0, PAUSE_S):
             n = args.repeats * (1 if pause else 10)
@@ -109,6 +111,7 @@ def main() -> None:
                 f"{np.median(b):6.1f} us {np.percentile(b, 99):7.1f} {np.median(a) / np.median(b):5.1f}x",
                 flush=True,
             )
+    print(load.summary())
 
 
 if __name__ == "__main__":
