@@ -22,7 +22,9 @@ def cpu_ticks() -> tuple[int, int, int]:
 
 
 def tree_ticks(root: int) -> dict[int, int]:
-    """CPU ticks (user + system) so far of `root` and every process descended from it, by pid ({} off Linux)."""
+    """CPU ticks (user + system) so far of `root` and every process descended from it, by pid ({} off Linux). Each
+    process's count includes its children that have exited and been waited for (so one that ran and ended inside a
+    window is still counted as the benchmark's)."""
     stats: dict[int, tuple[int, int]] = {}  # pid -> (parent, ticks)
     for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
         if not entry.name.isdigit():
@@ -31,7 +33,7 @@ def tree_ticks(root: int) -> dict[int, int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # exited while listed
-        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        stats[int(entry.name)] = (int(fields[1]), sum(int(v) for v in fields[11:15]))  # utime stime cutime cstime
     tree, grew = {root}, True
     while grew:
         more = {pid for pid, (parent, _) in stats.items() if parent in tree} - tree
