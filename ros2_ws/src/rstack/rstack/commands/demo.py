@@ -114,6 +114,7 @@ def watch(args: argparse.Namespace) -> int:
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
 
+    from hardware.child_process import die_with_parent
     from rstack import graph
     from rstack.dds import use_stack_dds_profile
     from rstack.ros_types import topic_class, topic_qos
@@ -132,6 +133,7 @@ def watch(args: argparse.Namespace) -> int:
         stderr=subprocess.STDOUT,
         text=True,
         bufsize=1,
+        preexec_fn=die_with_parent(signal.SIGINT),  # the graph goes down with the demo, however the demo ends
     )
     log: list[str] = []
 
