@@ -16,6 +16,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from hardware.child_process import die_with_parent
 from rstack.dds import use_stack_dds_profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,6 +107,7 @@ def main() -> int:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=die_with_parent(signal.SIGINT),  # no recorder left running by a killed benchmark
     )
     log: list[str] = []
     threading.Thread(target=lambda: log.extend(rec.stdout), daemon=True).start()

@@ -66,6 +66,7 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=20.0, help="seconds to let the graph start")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from hardware.child_process import die_with_parent
     from rstack.dds import use_stack_dds_profile
 
     use_stack_dds_profile()
@@ -83,6 +84,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGINT),  # no graph left running by a killed benchmark
         )
         try:
             time.sleep(args.settle)
