@@ -59,3 +59,40 @@ def test_the_waiter_handles_one_message_per_call_first_subscription_first_and_wa
 def test_a_waiter_needs_a_subscription(ros_node):
     with pytest.raises(ValueError, match="at least one subscription"):
         MessageWaiter(ros_node, [])
+
+
+def test_drain_takes_every_waiting_message_in_one_call_and_hands_info_to_callbacks_that_take_it(ros_node):
+    n = ros_node
+    got: list[tuple[str, str, int]] = []
+    a = n.create_subscription(
+        String,
+        "/waiter_test/drain_a",
+        lambda m, info: got.append(("a", m.data, info["publication_sequence_number"])),
+        10,
+    )
+    b = n.create_subscription(String, "/waiter_test/drain_b", lambda m: got.append(("b", m.data, -1)), 10)
+    waiter = MessageWaiter(n, [a, b])
+    pub_a = n.create_publisher(String, "/waiter_test/drain_a", 10)
+    pub_b = n.create_publisher(String, "/waiter_test/drain_b", 10)
+    _wait_matched(pub_a)
+    _wait_matched(pub_b)
+
+    assert waiter.drain(0.05) == 0 and got == []
+    for i in range(4):
+        pub_a.publish(String(data=f"a{i}"))
+    for i in range(3):
+        pub_b.publish(String(data=f"b{i}"))
+    time.sleep(0.2)
+    assert waiter.drain(1.0) == 7  # all of them, in one call: subscription by subscription, each in order
+    assert [k + ":" + d for k, d, _ in got] == ["a:a0", "a:a1", "a:a2", "a:a3", "b:b0", "b:b1", "b:b2"]
+    seqs = [s for k, _, s in got if k == "a"]
+    assert seqs == list(range(seqs[0], seqs[0] + 4)) and seqs[0] >= 1  # the middleware's info reached the callback
+    assert waiter.drain(0.05) == 0 and waiter.handled == 7
+
+    # At most `max_per_subscription` per subscription per call; the rest wait for the next call.
+    for i in range(5):
+        pub_b.publish(String(data=f"c{i}"))
+    time.sleep(0.2)
+    assert waiter.drain(1.0, max_per_subscription=2) == 2
+    assert waiter.drain(1.0, max_per_subscription=10) == 3
+    assert [d for _, d, _ in got[-5:]] == [f"c{i}" for i in range(5)]
