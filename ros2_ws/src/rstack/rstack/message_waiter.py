@@ -7,7 +7,7 @@ thread that waits on a few latency-critical topics (the policy node's fast head:
 none of it. `MessageWaiter` keeps a wait set with those subscriptions and one guard condition (to end a wait
 early), takes one message per call, the first ready subscription in the order given, and runs that subscription's
 own callback. `drain` takes every message waiting instead, for a thread that takes a busy stream in bulk (the
-recorder: rclpy's MultiThreadedExecutor lost 13-26 % of 100 Hz state messages at 630 msg/s, at a whole core,
+recorder: rclpy's MultiThreadedExecutor lost 13-26 % of the messages at 630 msg/s, at a whole core,
 `bench/bench_recorder.py`). It uses the wait set binding that `rclpy.wait_for_message` uses.
 """
 

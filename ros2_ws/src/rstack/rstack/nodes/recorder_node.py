@@ -63,7 +63,7 @@ class RecorderNode(GraphNode):
 
         # The messages are taken by a thread of their own, in bulk, through a wait set (rstack.message_waiter), on a
         # node with no executor: rclpy's MultiThreadedExecutor took a whole core at 630 msg/s and lost 13-26 % of the
-        # 100 Hz streams (bench/bench_recorder.py). One thread: each topic's messages stay in order.
+        # messages (bench/bench_recorder.py). One thread: each topic's messages stay in order.
         self.rx_node = rclpy.create_node(
             f"{self.get_name()}_rx", namespace=self.get_namespace(), context=self.context,
             start_parameter_services=False,
@@ -99,13 +99,15 @@ class RecorderNode(GraphNode):
 
     # ------------------------------------------------------------------ callbacks
     def _receive(self) -> None:
+        """Take messages until `close()` or shutdown. A failure on one message is logged and recording goes on."""
         while not self._rx_stop.is_set() and self.context.ok():
             try:
                 self._waiter.drain(0.2)
-            except Exception as exc:  # the context shut down under the wait (SIGINT): a clean stop
-                if self.context.ok() and not self._rx_stop.is_set():
-                    self.get_logger().error(f"receiving stopped: {type(exc).__name__}: {exc}")
-                return
+            except Exception as exc:
+                if self._rx_stop.is_set() or not self.context.ok():
+                    return  # the context shut down under the wait (SIGINT): a clean stop
+                self.get_logger().error(f"taking a message failed: {type(exc).__name__}: {exc}")
+                self._rx_stop.wait(0.1)  # no busy loop if it keeps failing
 
     def _callback(self, name: str):
         offer, stats = self.recorder.offer, self._stats[name]
