@@ -162,3 +162,24 @@ def test_start_refused_below_the_free_disk_threshold(stack: StackPublisher, tmp_
     assert not (out / "index.json").exists() or load_index(out).episodes == {}
     assert not list(out.glob("*.mcap")) and not list((out / ".recording").iterdir())
     proc.assert_no_errors()
+
+
+def test_a_malformed_sim_episode_message_is_warned_about_and_recording_goes_on(
+    stack: StackPublisher, tmp_path: Path
+) -> None:
+    out = tmp_path / "episodes"
+    proc = start_recorder(tmp_path, out, stack)
+    try:
+        stack.pubs[graph.SIM_EPISODE.name].publish(b"\x00\x01\x00\x00\xff\xff\xff\x7f")  # CDR bytes, but no String
+        proc.wait_for(r"/sim/episode is not (a JSON string|JSON)|taking a message failed", timeout=20)
+        stack.publish_sim_episode(seed=11, scenario="after the bad one")
+        time.sleep(0.5)
+        eid, published = record(stack, 0.8, 40, graph.RECORDER_STOP_SUCCESS)
+    finally:
+        stack.publish_sim_episode(seed=7, scenario="nominal")  # the topic is latched: leave it as the session had it
+        assert proc.stop() == 0
+    proc.assert_no_errors()
+    path = out / f"{eid}.mcap"
+    meta = episode_summary(path)
+    assert (meta["seed"], meta["scenario"]) == ("11", "after the bad one")
+    assert len(decoded(path, "/camera/external/image_raw")) == published["/camera/external/image_raw"]

@@ -126,8 +126,8 @@ class RecorderNode(GraphNode):
 
         try:
             self._sim_episode = json.loads(deserialize_message(data, String).data)
-        except (ValueError, TypeError) as exc:
-            self.get_logger().warn(f"{graph.SIM_EPISODE.name} is not JSON ({exc}); seed/scenario not recorded")
+        except (ValueError, TypeError, RuntimeError) as exc:  # RuntimeError: bytes that are no String at all
+            self.get_logger().warn(f"{graph.SIM_EPISODE.name} is not a JSON string ({exc}); seed/scenario not recorded")
 
     def _sim_meta(self) -> dict[str, Any]:
         """Seed and scenario of the sim episode (from /sim/episode), if any."""
