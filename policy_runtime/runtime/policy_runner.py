@@ -322,6 +322,7 @@ class PolicyRunner:
             **({"fast_prepare_error": self.fast.prepare_error} if self.fast.prepare_error else {}),
             "touch_to_target_ms_p50": float(np.percentile(t2t, 50)) if t2t.size else float("nan"),
             "touch_to_target_ms_p99": float(np.percentile(t2t, 99)) if t2t.size else float("nan"),
+            "touch_to_target_samples": int(t2t.size),  # the latest targets only: the ring keeps 5000
             "touch_arrival_ms_p50": float(np.percentile(arrival, 50)) if arrival.size else float("nan"),
             "touch_arrival_ms_p99": float(np.percentile(arrival, 99)) if arrival.size else float("nan"),
             "guard_rejections": sum(self.guard.rejections.values()),

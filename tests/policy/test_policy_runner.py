@@ -107,6 +107,8 @@ def test_running_policy_sends_only_guarded_targets_and_holds_on_bad_touch(engine
         assert len(r.fast.path_ms) >= 10 and 0 < st["fast_path_ms_p50"] <= st["fast_path_ms_p99"], st
         # and so is touch capture -> target, for the touch each target was decoded with (fed at 30 Hz: < 1 s)
         assert 0 < st["touch_to_target_ms_p50"] <= st["touch_to_target_ms_p99"] < 1000, st
+        # over every target sent so far (the status is read while ticks go on: one may be sent but not yet timed)
+        assert st["targets_sent"] - 1 <= st["touch_to_target_samples"] <= st["targets_sent"], st
         for tgt in out.targets:
             assert tgt.shape == (8,) and np.all(np.isfinite(tgt))
             assert abs(np.linalg.norm(tgt[3:7]) - 1.0) < 1e-6
